@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+use berth::container::{self, CreateOptions};
+
+use super::{Failure, Global};
+
+#[derive(clap::Args)]
+pub struct Args {
+    pub id: String,
+    #[command(flatten)]
+    pub opts: CreateFlags,
+}
+
+/// create's flags, shared with run.
+#[derive(clap::Args)]
+pub struct CreateFlags {
+    /// Path to the bundle (the directory holding config.json)
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container init's host pid to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a terminal
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many fds above stdio (3, 4, ...) into the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+impl CreateFlags {
+    pub fn options(&self) -> CreateOptions {
+        CreateOptions {
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
+    container::create(&g.root, &a.id, &a.opts.options())?;
+    Ok(0)
+}

@@ -1,0 +1,149 @@
+//! runc's command line. Each subcommand's file turns its flags into one library call; this
+//! file holds the global flags and the dispatch.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use berth::logging::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    about = "An OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Args)]
+pub struct Global {
+    /// Directory for container state
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+    /// Write log lines to this file as well as stderr
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: Format,
+    /// Log debug lines
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd's cgroup driver (not implemented: refused with an error)
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility: true, false or auto
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl Global {
+    pub fn init_logging(&self) -> std::io::Result<()> {
+        let format = match self.log_format {
+            Format::Text => LogFormat::Text,
+            Format::Json => LogFormat::Json,
+        };
+        logging::init(self.log.as_deref(), format, self.debug)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; its process waits for `start`
+    Create(create::Args),
+    /// Run the process of a created container
+    Start(start::Args),
+    /// Print a container's state as JSON
+    State(state::Args),
+    /// Send a signal to a container's init (or, with --all, to all its processes)
+    Kill(kill::Args),
+    /// Remove a container and its resources
+    Delete(delete::Args),
+    /// Create and start a container, and wait for it unless --detach
+    Run(run::Args),
+    /// List containers
+    List(list::Args),
+    /// Write a default config.json
+    Spec(spec::Args),
+    /// Print the OCI features this runtime supports
+    Features,
+}
+
+/// What `main` prints and exits with.
+pub struct Failure {
+    pub message: String,
+    pub code: i32,
+}
+
+impl From<berth::Error> for Failure {
+    fn from(e: berth::Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
+    let g = &cli.global;
+    if g.version {
+        println!(
+            "berth version {}\ncommit: {}\nspec: {}",
+            berth::VERSION,
+            berth::COMMIT,
+            berth::OCI_VERSION
+        );
+        return Ok(0);
+    }
+    if g.systemd_cgroup {
+        return Err(Failure {
+            message: "--systemd-cgroup: the systemd cgroup driver is not implemented yet".into(),
+            code: 1,
+        });
+    }
+    let Some(command) = &cli.command else {
+        return Err(Failure {
+            message: "no command given; see berth --help".into(),
+            code: 1,
+        });
+    };
+    match command {
+        Command::Create(a) => create::run(g, a),
+        Command::Start(a) => start::run(g, a),
+        Command::State(a) => state::run(g, a),
+        Command::Kill(a) => kill::run(g, a),
+        Command::Delete(a) => delete::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::List(a) => list::run(g, a),
+        Command::Spec(a) => spec::run(a),
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default()
+            );
+            Ok(0)
+        }
+    }
+}

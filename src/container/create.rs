@@ -1,0 +1,163 @@
+//! `create` (design.md steps 1, 2 and 4): claim the id, make the cgroup and the exec FIFO,
+//! spawn the init, record the state. Any failure undoes all of it.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+use nix::unistd::{mkfifo, Pid};
+
+use super::dir::ContainerDir;
+use super::procfs::ProcStat;
+use super::state::{State, Status};
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookPoint};
+use crate::process::{self, InitConfig};
+use crate::{cgroups, spec};
+
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<State> {
+    super::dir::validate_id(id)?;
+    let bundle = spec::load(&opts.bundle)?;
+    check_terminal(&bundle.spec, opts)?;
+    let dir = ContainerDir::claim(root, id)?;
+    let mut cgroup_paths = Vec::new();
+    match create_in(&dir, id, &bundle, opts, &mut cgroup_paths) {
+        Ok(state) => Ok(state),
+        Err(e) => {
+            if let Err(c) = cgroups::destroy(&cgroup_paths) {
+                crate::logging::warn(&format!("cleanup after failed create: {c}"));
+            }
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn check_terminal(spec: &oci_spec::runtime::Spec, opts: &CreateOptions) -> Result<()> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal {
+        return Err(Error::Unsupported(
+            "process.terminal is true, but berth does not allocate terminals yet: set \"terminal\": false".into(),
+        ));
+    }
+    if opts.console_socket.is_some() {
+        return Err(Error::InvalidConfig(
+            "--console-socket was given but process.terminal is false".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn create_in(
+    dir: &ContainerDir,
+    id: &str,
+    bundle: &spec::Bundle,
+    opts: &CreateOptions,
+    cgroup_paths: &mut Vec<PathBuf>,
+) -> Result<State> {
+    let spec = &bundle.spec;
+    let hierarchies = cgroups::hierarchies()?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    *cgroup_paths = cgroups::container_paths(&hierarchies, cgroups_path, id)?;
+    cgroups::create(cgroup_paths)?;
+    let fifo = dir.path.join(EXEC_FIFO);
+    mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo", fifo.display())?;
+
+    let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_paths: cgroup_paths.clone(),
+        hooks: spec.hooks().clone(),
+    };
+    let cfg = InitConfig {
+        id,
+        spec,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        fifo: &fifo,
+        hierarchies: &hierarchies,
+        cgroup_paths,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds,
+        extra_env,
+    };
+    let mut run_hooks = |pid: Pid| -> Result<String> {
+        let mut creating = state.clone();
+        creating.pid = pid.as_raw();
+        let json = creating.oci(Status::Creating).to_string();
+        hooks::run(HookPoint::Prestart, spec.hooks().as_ref(), &json)?;
+        hooks::run(HookPoint::CreateRuntime, spec.hooks().as_ref(), &json)?;
+        Ok(creating.oci(Status::Created).to_string())
+    };
+    let pid = process::spawn(&cfg, &mut run_hooks)?;
+    state.pid = pid.as_raw();
+    state.pid_start_time = ProcStat::read(pid.as_raw())
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::Init {
+            code: 125,
+            msg: format!("container init {pid} vanished after setup"),
+        })?;
+    let recorded = state
+        .write(&dir.path)
+        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
+    if let Err(e) = recorded {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(e);
+    }
+    Ok(state)
+}
+
+/// `--preserve-fds N` plus systemd socket activation: with LISTEN_FDS set, those fds go in too
+/// and the container sees LISTEN_FDS with LISTEN_PID=1, as runc passes them.
+fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
+    match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(n) if n > 0 => (
+            preserve.max(n),
+            vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()],
+        ),
+        _ => (preserve, Vec::new()),
+    }
+}
+
+/// Written to a temporary name and renamed: engines poll for the file and must never read a
+/// partial pid.
+fn write_pid_file(path: Option<&Path>, pid: Pid) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let path =
+        std::path::absolute(path).map_err(|e| Error::io("resolve pid file", path.display(), e))?;
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(|e| Error::io("write pid file", tmp.display(), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io("write pid file", path.display(), e))
+}

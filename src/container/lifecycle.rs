@@ -1,0 +1,282 @@
+//! start, kill, delete, state and list on a recorded container.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use super::create::EXEC_FIFO;
+use super::dir::ContainerDir;
+use super::procfs;
+use super::state::{State, Status};
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookPoint};
+use crate::{cgroups, sys};
+
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+impl Container {
+    /// Derived from the live process every time: a pid that is gone, a zombie, or a pid reused
+    /// by another process (start time differs) all mean stopped.
+    pub fn status(&self) -> Status {
+        if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
+            Status::Stopped
+        } else if self.dir.join(EXEC_FIFO).exists() {
+            Status::Created
+        } else if is_frozen(&self.state.cgroup_paths) {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
+    pub fn oci_state(&self) -> serde_json::Value {
+        self.state.oci(self.status())
+    }
+
+    /// A pidfd for the init, checked to still be the process we recorded.
+    fn pidfd(&self) -> Result<std::os::fd::OwnedFd> {
+        let pid = Pid::from_raw(self.state.pid);
+        let fd = sys::pidfd_open(pid).map_err(|_| Error::ContainerNotRunning)?;
+        if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
+            return Err(Error::ContainerNotRunning);
+        }
+        Ok(fd)
+    }
+}
+
+fn is_frozen(paths: &[PathBuf]) -> bool {
+    paths.iter().any(|p| {
+        let v1 = std::fs::read_to_string(p.join("freezer.state"))
+            .map(|s| s.trim() == "FROZEN")
+            .unwrap_or(false);
+        v1 || std::fs::read_to_string(p.join("cgroup.freeze"))
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false)
+    })
+}
+
+/// Reads a container without locking it (`state`, `list`): state.json is replaced atomically.
+pub fn load(root: &Path, id: &str) -> Result<Container> {
+    super::dir::validate_id(id)?;
+    let dir = root.join(id);
+    if !dir.join(super::state::STATE_FILE).exists() {
+        return Err(Error::ContainerNotFound(id.into()));
+    }
+    Ok(Container {
+        state: State::read(&dir)?,
+        dir,
+    })
+}
+
+fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
+    let lock = ContainerDir::open(root, id)?;
+    let container = Container {
+        state: State::read(&lock.path)?,
+        dir: lock.path.clone(),
+    };
+    Ok((lock, container))
+}
+
+/// Releases the init blocked on the exec FIFO, then runs the poststart hooks.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let (_lock, c) = load_locked(root, id)?;
+    let status = c.status();
+    if status != Status::Created {
+        return Err(Error::NotCreated {
+            id: id.into(),
+            status: status.to_string(),
+        });
+    }
+    let pidfd = c.pidfd()?;
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    // Non-blocking, so an init that died meanwhile is noticed through its pidfd instead of
+    // leaving `start` blocked forever on a FIFO nobody will write.
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open exec fifo", fifo_path.display())?;
+    let mut fds = [
+        PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            r => r.ctx("wait for container init", id)?,
+        };
+        let mut byte = [0u8; 1];
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
+            if nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1
+            {
+                break;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Err(Error::Init {
+                code: 125,
+                msg: format!("container {id:?}: init exited before start"),
+            });
+        }
+    }
+    std::fs::remove_file(&fifo_path).ctx("remove exec fifo", fifo_path.display())?;
+    let json = c.state.oci(Status::Running).to_string();
+    hooks::run_warn(HookPoint::Poststart, c.state.hooks.as_ref(), &json);
+    Ok(())
+}
+
+/// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case).
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")))
+}
+
+pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+    let (_lock, c) = load_locked(root, id)?;
+    if all {
+        let pids = cgroups::pids(&c.state.cgroup_paths);
+        if pids.is_empty() && c.status() == Status::Stopped {
+            return Err(Error::ContainerNotRunning);
+        }
+        for pid in pids {
+            match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(Error::sys("kill", pid, e)),
+            }
+        }
+        return Ok(());
+    }
+    if c.status() == Status::Stopped {
+        return Err(Error::ContainerNotRunning);
+    }
+    let pidfd = c.pidfd()?;
+    match sys::pidfd_send_signal(&pidfd, signal as i32) {
+        Ok(()) => Ok(()),
+        Err(Errno::ESRCH) => Err(Error::ContainerNotRunning),
+        Err(e) => Err(Error::sys(
+            "kill",
+            format!("container {id} init {}", c.state.pid),
+            e,
+        )),
+    }
+}
+
+/// Stopped containers are removed; created ones are killed first (as runc does); running or
+/// paused ones only with `force`. `force` on an unknown id succeeds, as containerd's shim
+/// expects after the container is already gone.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let (lock, c) = match load_locked(root, id) {
+        Ok(pair) => pair,
+        Err(Error::ContainerNotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let status = c.status();
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        return Err(Error::NotStopped {
+            id: id.into(),
+            status: status.to_string(),
+        });
+    }
+    destroy(&c)?;
+    lock.remove()?;
+    let json = c.state.oci(Status::Stopped).to_string();
+    hooks::run_warn(HookPoint::Poststop, c.state.hooks.as_ref(), &json);
+    Ok(())
+}
+
+/// Kills every process of the container, waits for the init to be gone, removes the cgroup.
+fn destroy(c: &Container) -> Result<()> {
+    thaw(&c.state.cgroup_paths);
+    let init = c.pidfd().ok();
+    if let Some(fd) = &init {
+        let _ = sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
+    }
+    for pid in cgroups::pids(&c.state.cgroup_paths) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    if let Some(fd) = &init {
+        wait_readable(fd, Duration::from_secs(10));
+    }
+    cgroups::destroy(&c.state.cgroup_paths)
+}
+
+fn thaw(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::write(p.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(p.join("cgroup.freeze"), "0");
+    }
+}
+
+fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(timeout.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
+/// Waits for the init that this process spawned (`run` in the foreground) and returns the exit
+/// code shells use: the status itself, or 128+N for signal N.
+pub fn wait_exit(pid: Pid) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for", format!("container init {pid}"), e)),
+        }
+    }
+}
+
+/// Every container under the root, sorted by id; unreadable entries are skipped.
+pub fn list(root: &Path) -> Result<Vec<Container>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read runtime root", root.display(), e)),
+    };
+    let mut out: Vec<Container> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| load(root, &e.file_name().to_string_lossy()).ok())
+        .collect();
+    out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! state.json: what `create` records about a container, and the OCI state shape derived from it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+
+pub const STATE_FILE: &str = "state.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat when the init was born: a pid alone may be recycled.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup_paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+impl State {
+    pub fn read(dir: &Path) -> Result<State> {
+        let path = dir.join(STATE_FILE);
+        let text = fs::read(&path).map_err(|e| Error::io("read state", path.display(), e))?;
+        serde_json::from_slice(&text).map_err(|e| Error::State {
+            id: dir.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Written to a temporary name and renamed, so a reader never sees half a file.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(".state.json.tmp");
+        let text = serde_json::to_vec(self).map_err(|e| Error::State {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })?;
+        fs::write(&tmp, text).map_err(|e| Error::io("write state", tmp.display(), e))?;
+        fs::rename(&tmp, dir.join(STATE_FILE))
+            .map_err(|e| Error::io("rename state", tmp.display(), e))
+    }
+
+    /// The state as runtime-spec and runc print it (`berth state`, hooks' stdin).
+    pub fn oci(&self, status: Status) -> Value {
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
+        json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "status": status.to_string(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": self.annotations,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! One error type for the library. Every variant names what was being done and to what, so the
+//! line the user sees reads like `mount "proc" on "/proc": EPERM: Operation not permitted`.
+
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("container with id {0:?} already exists")]
+    ContainerExists(String),
+    #[error("container {0:?} does not exist")]
+    ContainerNotFound(String),
+    #[error("container not running")]
+    ContainerNotRunning,
+    #[error("cannot delete container {id:?} that is not stopped: {status}")]
+    NotStopped { id: String, status: String },
+    #[error("cannot start container {id:?}: container is {status}, not created")]
+    NotCreated { id: String, status: String },
+
+    #[error("config: {0}")]
+    InvalidConfig(String),
+    #[error("read config {path:?}: {source}")]
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parse config {path:?}: {source}")]
+    ParseConfig {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+
+    #[error("{op} {target:?}: {errno}")]
+    Sys {
+        op: &'static str,
+        target: String,
+        errno: Errno,
+    },
+    #[error("{op} {target:?}: {source}")]
+    Io {
+        op: &'static str,
+        target: String,
+        source: std::io::Error,
+    },
+
+    #[error("mount {what:?} on {target:?} (type {fstype:?}): {errno}")]
+    Mount {
+        what: String,
+        target: String,
+        fstype: String,
+        errno: Errno,
+    },
+    #[error("unknown mount option {option:?} for {target:?}")]
+    MountOption { option: String, target: String },
+    #[error("path {path:?} escapes the root filesystem")]
+    PathEscape { path: String },
+
+    #[error("{op}: {reason}")]
+    Capabilities { op: &'static str, reason: String },
+
+    #[error("cgroup {path:?}: {op}: {source}")]
+    Cgroup {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{hook} hook {path:?}: {reason}")]
+    Hook {
+        hook: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    ExecNotFound(String),
+    #[error("exec: {0:?}: no such file or directory")]
+    ExecNoSuchFile(String),
+    #[error("exec: {0:?}: permission denied")]
+    ExecPermission(String),
+
+    #[error("{msg}")]
+    Init { code: i32, msg: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("state of {id:?}: {reason}")]
+    State { id: String, reason: String },
+}
+
+impl Error {
+    pub fn sys(op: &'static str, target: impl std::fmt::Display, errno: Errno) -> Self {
+        Error::Sys {
+            op,
+            target: target.to_string(),
+            errno,
+        }
+    }
+
+    pub fn io(op: &'static str, target: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            target: target.to_string(),
+            source,
+        }
+    }
+
+    /// The exit code `run` reports when this error stopped the container before its process
+    /// ran: 127 and 126 as shells use them, 125 for the runtime's own failures.
+    pub fn run_exit_code(&self) -> i32 {
+        match self {
+            Error::ExecNotFound(_) | Error::ExecNoSuchFile(_) => 127,
+            Error::ExecPermission(_) => 126,
+            Error::Init { code, .. } => *code,
+            _ => 125,
+        }
+    }
+}
+
+/// Attaches "what and to what" to nix results.
+pub trait SysContext<T> {
+    fn ctx(self, op: &'static str, target: impl std::fmt::Display) -> Result<T>;
+}
+
+impl<T> SysContext<T> for nix::Result<T> {
+    fn ctx(self, op: &'static str, target: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::sys(op, target, e))
+    }
+}
+
+impl<T> SysContext<T> for std::io::Result<T> {
+    fn ctx(self, op: &'static str, target: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::io(op, target, e))
+    }
+}

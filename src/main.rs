@@ -1,0 +1,22 @@
+//! berth's entry point: parse runc's command line, set up logging, dispatch, and turn the
+//! outcome into an exit code and one error line.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(e) = args.global.init_logging() {
+        eprintln!("berth: open log file: {e}");
+        std::process::exit(1);
+    }
+    let code = match cli::dispatch(&args) {
+        Ok(code) => code,
+        Err(failure) => {
+            berth::logging::error(&failure.message);
+            failure.code
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,11 @@
+//! Spawning the container init: the parent's half (spawn.rs) and the init's half (init.rs),
+//! talking over the sync channel.
+
+pub mod exec_path;
+pub mod init;
+pub mod namespaces;
+pub mod spawn;
+pub mod sync;
+mod sysctl;
+
+pub use spawn::{spawn, InitConfig};

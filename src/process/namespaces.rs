@@ -1,0 +1,151 @@
+//! Which namespaces the config asks for, split by how each is entered: created by clone flags,
+//! created later by the init (cgroup, after joining its cgroup), created or joined by the parent
+//! around the clone (pid and time: they only apply to children), or joined by the init by path.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
+
+use crate::error::{Error, Result, SysContext};
+
+pub struct Plan {
+    /// New namespaces made by clone itself.
+    pub clone_flags: CloneFlags,
+    pub new_user: bool,
+    pub join_user: Option<PathBuf>,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+    /// pid and time namespaces to join: entered by the parent so the child is born in them.
+    pub parent_joins: Vec<(CloneFlags, PathBuf)>,
+    /// Other namespaces joined by the init, after the user namespace.
+    pub init_joins: Vec<(CloneFlags, PathBuf)>,
+    pub time_offsets: Vec<(String, i64, u32)>,
+}
+
+fn flag(t: T) -> CloneFlags {
+    match t {
+        T::Pid => CloneFlags::CLONE_NEWPID,
+        T::Network => CloneFlags::CLONE_NEWNET,
+        T::Mount => CloneFlags::CLONE_NEWNS,
+        T::Ipc => CloneFlags::CLONE_NEWIPC,
+        T::Uts => CloneFlags::CLONE_NEWUTS,
+        T::User => CloneFlags::CLONE_NEWUSER,
+        T::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        T::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+pub fn plan(spec: &Spec) -> Plan {
+    let mut plan = Plan {
+        clone_flags: CloneFlags::empty(),
+        new_user: false,
+        join_user: None,
+        new_cgroup: false,
+        new_time: false,
+        parent_joins: Vec::new(),
+        init_joins: Vec::new(),
+        time_offsets: Vec::new(),
+    };
+    let linux = spec.linux().as_ref();
+    for ns in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let f = flag(ns.typ());
+        match (ns.typ(), ns.path().clone()) {
+            (T::User, Some(p)) => plan.join_user = Some(p),
+            (T::User, None) => {
+                plan.new_user = true;
+                plan.clone_flags |= f;
+            }
+            (T::Cgroup, None) => plan.new_cgroup = true,
+            (T::Time, None) => plan.new_time = true,
+            (T::Pid | T::Time, Some(p)) => plan.parent_joins.push((f, p)),
+            (_, Some(p)) => plan.init_joins.push((f, p)),
+            (_, None) => plan.clone_flags |= f,
+        }
+    }
+    for (clock, off) in linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        plan.time_offsets.push((
+            clock.clone(),
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0),
+        ));
+    }
+    plan
+}
+
+impl Plan {
+    pub fn in_userns(&self) -> bool {
+        self.new_user || self.join_user.is_some()
+    }
+
+    pub fn has_new(&self, f: CloneFlags) -> bool {
+        self.clone_flags.contains(f)
+    }
+}
+
+pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io("open namespace", path.display(), e))?;
+    setns(file.as_fd(), kind).ctx("join namespace", path.display())
+}
+
+/// The parent's pid_for_children and time_for_children, saved so the parent can step back out
+/// after cloning the init into the namespaces the container asked for.
+pub struct ParentNamespaces {
+    saved: Vec<(CloneFlags, File)>,
+}
+
+impl ParentNamespaces {
+    pub fn enter(plan: &Plan) -> Result<ParentNamespaces> {
+        let mut saved = Vec::new();
+        let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        let save = |f: CloneFlags, saved: &mut Vec<(CloneFlags, File)>| -> Result<()> {
+            let name = if f == time {
+                "/proc/self/ns/time_for_children"
+            } else {
+                "/proc/self/ns/pid_for_children"
+            };
+            saved.push((f, File::open(name).map_err(|e| Error::io("open", name, e))?));
+            Ok(())
+        };
+        for (f, path) in &plan.parent_joins {
+            save(*f, &mut saved)?;
+            join(*f, path)?;
+        }
+        if plan.new_time {
+            save(time, &mut saved)?;
+            unshare(time).ctx("unshare", "time namespace")?;
+            write_time_offsets(&plan.time_offsets)?;
+        }
+        Ok(ParentNamespaces { saved })
+    }
+
+    pub fn restore(self) -> Result<()> {
+        for (f, file) in self.saved {
+            setns(file.as_fd(), f).ctx("return to namespace", "parent")?;
+        }
+        Ok(())
+    }
+}
+
+/// Offsets can only be written before any process lives in the new time namespace.
+fn write_time_offsets(offsets: &[(String, i64, u32)]) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let text: String = offsets
+        .iter()
+        .map(|(clock, s, ns)| format!("{clock} {s} {ns}\n"))
+        .collect();
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))
+}

@@ -1,0 +1,125 @@
+//! The parent's half of the spawn sequence (design.md, steps 2 and 4): clone the init, write
+//! its id maps, run the runtime-side create hooks when it asks, and wait for "ready".
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use super::init;
+use super::namespaces::{self, ParentNamespaces, Plan};
+use super::sync::{self, Channel, Message};
+use crate::cgroups::Hierarchy;
+use crate::error::{Error, Result};
+
+/// What the init needs; it reaches the child as a copy of the parent's memory.
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub fifo: &'a Path,
+    pub hierarchies: &'a [Hierarchy],
+    pub cgroup_paths: &'a [PathBuf],
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// fds 3 .. 3+preserve_fds pass into the container (--preserve-fds, LISTEN_FDS).
+    pub preserve_fds: u32,
+    pub extra_env: Vec<String>,
+}
+
+/// Runs the prestart/createRuntime hooks for the init `pid` and returns the state JSON the
+/// container-side hooks get.
+pub type HookRunner<'a> = dyn FnMut(Pid) -> Result<String> + 'a;
+
+/// Returns the init's host pid once it waits on the exec FIFO. On failure the init is killed
+/// and reaped; its mounts die with its mount namespace.
+pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
+    let plan = namespaces::plan(cfg.spec);
+    let (parent_end, child_end) = sync::pair()?;
+    let saved = ParentNamespaces::enter(&plan)?;
+    let cloned = crate::sys::clone_fork(plan.clone_flags);
+    let pid = match cloned {
+        Ok(None) => {
+            drop(parent_end);
+            init::run(cfg, &plan, child_end)
+        }
+        Ok(Some(pid)) => pid,
+        Err(errno) => {
+            let _ = saved.restore();
+            return Err(Error::sys("clone", "container init", errno));
+        }
+    };
+    drop(child_end);
+    let result = saved
+        .restore()
+        .and_then(|()| handshake(cfg, &plan, &parent_end, pid, run_hooks));
+    if let Err(e) = result {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+fn handshake(
+    cfg: &InitConfig,
+    plan: &Plan,
+    ch: &Channel,
+    pid: Pid,
+    run_hooks: &mut HookRunner,
+) -> Result<()> {
+    if plan.new_user {
+        write_id_maps(cfg.spec, pid)?;
+        ch.send(&Message::IdMapsWritten)?;
+    }
+    loop {
+        match ch.recv()? {
+            Some(Message::RunHooks) => {
+                let state = run_hooks(pid)?;
+                ch.send(&Message::HooksDone { state })?;
+            }
+            Some(Message::Ready) => return Ok(()),
+            Some(Message::Failed { code, msg }) => return Err(Error::Init { code, msg }),
+            Some(other) => {
+                return Err(Error::Init {
+                    code: 125,
+                    msg: format!("sync channel: unexpected {other:?}"),
+                })
+            }
+            None => {
+                return Err(Error::Init {
+                    code: 125,
+                    msg: "container init exited before it was ready".into(),
+                })
+            }
+        }
+    }
+}
+
+fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    write_map(pid, "uid_map", uid)?;
+    write_map(pid, "gid_map", gid)
+}
+
+fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, &text)
+        .map_err(|e| Error::io("write id mapping", format!("{file} {:?}", text.trim()), e))
+}

@@ -1,0 +1,212 @@
+//! The config's mounts, each placed on a destination resolved inside the rootfs.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::path::{fd_path, Root};
+use crate::cgroups::Hierarchy;
+use crate::error::{Error, Result, SysContext};
+use crate::sys::mount_setattr_recursive;
+
+/// What mounting needs to know beyond the mount entry itself.
+pub struct MountContext<'a> {
+    pub bundle: &'a Path,
+    /// In a user namespace the kernel forbids some mounts outright (sysfs without a network
+    /// namespace, device nodes); they fall back to bind mounts of the host's, as runc does.
+    pub in_userns: bool,
+    pub new_cgroupns: bool,
+    pub hierarchies: &'a [Hierarchy],
+    pub cgroup_paths: &'a [PathBuf],
+}
+
+pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let fstype = m.typ().as_deref().unwrap_or("none");
+    let dest = m.destination();
+    if opts.is_bind() || fstype == "bind" {
+        let source = bind_source(m, ctx.bundle)?;
+        return bind(root, &source, dest, &opts);
+    }
+    match fstype {
+        "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroupfs(root, dest, &opts, ctx),
+        _ => {
+            let source = m
+                .source()
+                .as_ref()
+                .map(|s| s.display().to_string())
+                .unwrap_or_else(|| fstype.to_string());
+            let target = root.mkdir_all(dest)?;
+            match fs_mount(&source, &target, fstype, &opts, root.display(dest)) {
+                Err(Error::Mount {
+                    errno: Errno::EPERM,
+                    ..
+                }) if ctx.in_userns && fstype == "sysfs" => bind(
+                    root,
+                    Path::new("/sys"),
+                    dest,
+                    &options::parse(&[
+                        "rbind".into(),
+                        "nosuid".into(),
+                        "noexec".into(),
+                        "nodev".into(),
+                    ]),
+                ),
+                Err(Error::Mount {
+                    errno: Errno::EPERM,
+                    ..
+                }) if ctx.in_userns && fstype == "mqueue" => bind(
+                    root,
+                    Path::new("/dev/mqueue"),
+                    dest,
+                    &options::parse(&["bind".into()]),
+                ),
+                // A gid= the user namespace does not map makes devpts refuse with EINVAL.
+                Err(Error::Mount {
+                    errno: Errno::EINVAL,
+                    ..
+                }) if fstype == "devpts" && opts.data.iter().any(|d| d.starts_with("gid=")) => {
+                    let mut opts = opts;
+                    opts.data.retain(|d| !d.starts_with("gid="));
+                    fs_mount(&source, &target, fstype, &opts, root.display(dest))?;
+                    finish(root, dest, &opts)
+                }
+                Err(e) => Err(e),
+                Ok(()) => finish(root, dest, &opts),
+            }
+        }
+    }
+}
+
+fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
+    let source = m.source().as_ref().ok_or_else(|| {
+        Error::InvalidConfig(format!("bind mount on {:?} has no source", m.destination()))
+    })?;
+    Ok(if source.is_absolute() {
+        source.clone()
+    } else {
+        bundle.join(source)
+    })
+}
+
+/// A fresh filesystem mount on the already-resolved `target`.
+pub fn fs_mount(
+    source: &str,
+    target: &OwnedFd,
+    fstype: &str,
+    opts: &MountOptions,
+    shown: String,
+) -> Result<()> {
+    let flags = opts.flags - MsFlags::MS_REMOUNT;
+    mount(
+        Some(source),
+        fd_path(target).as_str(),
+        Some(fstype),
+        flags,
+        opts.data_string().as_deref(),
+    )
+    .map_err(|errno| Error::Mount {
+        what: source.into(),
+        target: shown,
+        fstype: fstype.into(),
+        errno,
+    })
+}
+
+/// Bind-mounts a host path onto `dest` inside the root, then applies the remaining flags with
+/// a remount (the kernel ignores them on the bind call itself).
+pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let meta = std::fs::metadata(source)
+        .map_err(|e| Error::io("bind mount source", source.display(), e))?;
+    let target = if meta.is_dir() {
+        root.mkdir_all(dest)?
+    } else {
+        root.create_file(dest)?
+    };
+    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(
+        Some(source),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|errno| Error::Mount {
+        what: source.display().to_string(),
+        target: root.display(dest),
+        fstype: "bind".into(),
+        errno,
+    })?;
+    if !opts.remount_flags().is_empty() {
+        let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
+        remount_bind(&mounted, opts.remount_flags(), &root.display(dest))?;
+    }
+    finish(root, dest, opts)
+}
+
+/// Changes a bind mount's flags. Flags the kernel locked on the source mount (nosuid, nodev,
+/// noexec, atime in a user namespace) must be repeated or the remount fails with EPERM.
+pub fn remount_bind(target: &OwnedFd, flags: MsFlags, shown: &str) -> Result<()> {
+    let path = fd_path(target);
+    let locked = statvfs(path.as_str())
+        .map(|s| locked_flags(s.flags()))
+        .unwrap_or(MsFlags::empty());
+    let all = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked;
+    mount(None::<&str>, path.as_str(), None::<&str>, all, None::<&str>).map_err(|errno| {
+        Error::Mount {
+            what: "remount".into(),
+            target: shown.into(),
+            fstype: "bind".into(),
+            errno,
+        }
+    })
+}
+
+fn locked_flags(f: FsFlags) -> MsFlags {
+    let pairs = [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    pairs
+        .iter()
+        .filter(|(st, _)| f.contains(*st))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
+}
+
+/// Propagation changes and recursive attributes, applied to the mount now on `dest`.
+fn finish(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clr == 0 {
+        return Ok(());
+    }
+    let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
+    for flag in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&mounted).as_str(),
+            None::<&str>,
+            *flag,
+            None::<&str>,
+        )
+        .ctx("set propagation of", root.display(dest))?;
+    }
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        let tree = root
+            .resolve_with(
+                dest,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+            )
+            .ctx("open", root.display(dest))?;
+        mount_setattr_recursive(&tree, opts.rec_set, opts.rec_clr)
+            .ctx("set recursive mount attributes on", root.display(dest))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! What the container's process may do: capabilities, identity, resource limits and
+//! no_new_privileges. Seccomp joins here with its own issue.
+
+pub mod capabilities;
+pub mod credentials;
+pub mod rlimits;
+
+use crate::error::{Result, SysContext};
+
+/// Once set, execve can never grant privileges again (setuid bits and file caps are ignored).
+pub fn set_no_new_privileges() -> Result<()> {
+    nix::sys::prctl::set_no_new_privs().ctx("set", "no_new_privileges")
+}

@@ -1,0 +1,35 @@
+//! Loading and validating config.json. Everything a bad bundle can get wrong is caught here,
+//! before any state directory, cgroup or process exists, so a refused bundle leaves nothing behind.
+
+mod default;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+pub use default::default_spec;
+pub use validate::validate;
+
+use crate::error::{Error, Result};
+
+/// A validated config and the absolute paths derived from the bundle.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = std::path::absolute(bundle)
+        .map_err(|e| Error::io("resolve bundle", bundle.display(), e))?;
+    let path = dir.join("config.json");
+    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig {
+        path: path.clone(),
+        source,
+    })?;
+    let spec: Spec =
+        serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
+    let rootfs = validate(&spec, &dir)?;
+    Ok(Bundle { dir, spec, rootfs })
+}

@@ -1,0 +1,201 @@
+//! Checks a config against what the runtime spec requires and what berth can honour.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// The runtime-spec major version berth implements; minor versions are additive.
+const SUPPORTED_MAJOR: &str = "1";
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidConfig(msg.into())
+}
+
+/// Validates the spec and returns the absolute rootfs path.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    check_version(spec.version())?;
+    let rootfs = check_root(spec, bundle)?;
+    check_process(spec)?;
+    check_mounts(spec)?;
+    check_namespaces(spec)?;
+    Ok(rootfs)
+}
+
+fn check_version(version: &str) -> Result<()> {
+    let mut parts = version.split('.');
+    let major = parts.next().unwrap_or_default();
+    let rest_ok = parts.clone().count() == 2
+        && parts.all(|p| {
+            p.split(['-', '+'])
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        });
+    if major != SUPPORTED_MAJOR || !rest_ok {
+        return Err(invalid(format!(
+            "unsupported ociVersion {version:?}: berth implements 1.x.y"
+        )));
+    }
+    Ok(())
+}
+
+fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root is required"))?;
+    let rootfs = bundle.join(root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => Ok(rootfs),
+        Ok(_) => Err(invalid(format!("rootfs {rootfs:?} is not a directory"))),
+        Err(_) => Err(invalid(format!("rootfs {rootfs:?} does not exist"))),
+    }
+}
+
+fn check_process(spec: &Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process is required"))?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(invalid("process.args must name the program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(format!(
+            "process.cwd {:?} is not an absolute path",
+            process.cwd()
+        )));
+    }
+    for var in process.env().iter().flatten() {
+        if !var.contains('=') {
+            return Err(invalid(format!(
+                "process.env entry {var:?} is not KEY=VALUE"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_mounts(spec: &Spec) -> Result<()> {
+    for mount in spec.mounts().iter().flatten() {
+        let dest = mount.destination();
+        if !dest.is_absolute() {
+            return Err(invalid(format!(
+                "mount destination {dest:?} is not an absolute path"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_namespaces(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let namespaces = linux.and_then(|l| l.namespaces().as_ref());
+    let mut seen = HashSet::new();
+    for ns in namespaces.into_iter().flatten() {
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(format!("namespace {:?} is listed twice", ns.typ())));
+        }
+        if let Some(path) = ns.path() {
+            if !path.exists() {
+                return Err(invalid(format!("namespace path {path:?} does not exist")));
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| seen.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(invalid(
+            "a mount namespace is required to set up the rootfs",
+        ));
+    }
+    let maps = linux
+        .map(|l| {
+            l.uid_mappings().iter().flatten().count() + l.gid_mappings().iter().flatten().count()
+        })
+        .unwrap_or(0);
+    if maps > 0 && !has(LinuxNamespaceType::User) {
+        return Err(invalid("uidMappings/gidMappings need a user namespace"));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(invalid("hostname needs a new UTS namespace"));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
+    {
+        return Err(invalid("domainname needs a new UTS namespace"));
+    }
+    if linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .is_some_and(|o| !o.is_empty())
+        && !has(LinuxNamespaceType::Time)
+    {
+        return Err(invalid("timeOffsets need a time namespace"));
+    }
+    for key in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        check_sysctl(key, &has)?;
+    }
+    Ok(())
+}
+
+/// Only sysctls that live in a namespace the container owns may be set; anything else would
+/// change the host (runc applies the same rule).
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    const IPC: [&str; 6] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+    ];
+    let ok = if IPC.contains(&key)
+        || key == "kernel.shmmni"
+        || key == "kernel.shm_rmid_forced"
+        || key.starts_with("fs.mqueue.")
+    {
+        has(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        has(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        has(LinuxNamespaceType::Uts)
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "sysctl {key:?} is not in a separate kernel namespace of the container"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.0").is_ok());
+        assert!(check_version("1.2.1").is_ok());
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("2.0.0").is_err());
+        assert!(check_version("1.0").is_err());
+        assert!(check_version("").is_err());
+    }
+
+    #[test]
+    fn sysctls_need_their_namespace() {
+        let only_net = |t: LinuxNamespaceType| t == LinuxNamespaceType::Network;
+        assert!(check_sysctl("net.ipv4.ip_forward", &only_net).is_ok());
+        assert!(check_sysctl("kernel.shmmax", &only_net).is_err());
+        assert!(check_sysctl("vm.swappiness", &|_| true).is_err());
+    }
+}
