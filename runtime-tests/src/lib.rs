@@ -1,1 +1,275 @@
-//! The harness for runtime tests: builds busybox bundles and runs the berth binary.
+//! The harness for runtime tests: each test gets a bundle of its own (a busybox rootfs, a
+//! config.json from `berth spec`), a state root of its own, and a container id of its own, and
+//! drives the real berth binary. Dropping the bundle force-deletes the container and removes
+//! every file the test made.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The berth binary under test: $BERTH_BIN, else the workspace's release build, else debug.
+pub fn berth_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join("berth");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("no berth binary: build it first or set BERTH_BIN");
+}
+
+fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("busybox is missing: run scripts/setup (Debian package busybox-static)");
+}
+
+pub fn require_root() {
+    assert!(
+        nix_is_root(),
+        "runtime tests run as root: they create namespaces, mounts and cgroups"
+    );
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: getuid has no arguments and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// A busybox root filesystem: /bin with every applet, and the directories mounts expect.
+pub fn make_rootfs(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(busybox(), bin.join("busybox")).unwrap();
+    let list = Command::new(busybox()).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", bin.join(applet));
+        }
+    }
+    for d in ["proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn new(name: &str) -> Bundle {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{name}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("berth-rt-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        make_rootfs(&dir.join("rootfs"));
+        let out = Command::new(berth_bin())
+            .args(["spec", "--bundle"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        config["process"]["terminal"] = json!(false);
+        let root = dir.join("state");
+        Bundle {
+            dir,
+            root,
+            id,
+            config,
+        }
+    }
+
+    /// process.args = sh -c SCRIPT
+    pub fn sh(&mut self, script: &str) -> &mut Self {
+        self.config["process"]["args"] = json!(["sh", "-c", script]);
+        self
+    }
+
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn berth(&self) -> Command {
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("--root").arg(&self.root);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// berth --root R ARGS...
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.berth().args(args).output().unwrap()
+    }
+
+    /// Saves the config and runs the container in the foreground.
+    pub fn run(&self) -> Output {
+        self.save();
+        self.berth()
+            .arg("run")
+            .arg("--bundle")
+            .arg(&self.dir)
+            .arg(&self.id)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and insists on exit 0; returns stdout.
+    pub fn run_ok(&self) -> String {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "berth run failed ({:?}): {}{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    pub fn create(&self) -> Output {
+        self.save();
+        let mut cmd = self.berth();
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(&self.dir)
+            .arg(&self.id);
+        self.detached(cmd)
+    }
+
+    /// Runs a command that leaves the container running. The container inherits its stdio, so
+    /// they are files here: waiting for pipes to close would wait for the container's end.
+    pub fn detached(&self, mut cmd: Command) -> Output {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (out_path, err_path) = (
+            self.dir.join(format!("out.{n}")),
+            self.dir.join(format!("err.{n}")),
+        );
+        cmd.stdout(std::fs::File::create(&out_path).unwrap());
+        cmd.stderr(std::fs::File::create(&err_path).unwrap());
+        let status = cmd.status().unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        }
+    }
+
+    /// `run --detach` with extra args before the id.
+    pub fn run_detached(&self, extra: &[&str]) -> Output {
+        self.save();
+        let mut cmd = self.berth();
+        cmd.args(["run", "--detach", "--bundle"])
+            .arg(&self.dir)
+            .args(extra)
+            .arg(&self.id);
+        self.detached(cmd)
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.cmd(&["state", &self.id]);
+        assert!(out.status.success(), "berth state: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap().to_string()
+    }
+
+    /// Polls until the container reports `want` (a killed init may linger as a zombie until its
+    /// reaper collects it; berth must already call that stopped).
+    pub fn wait_status(&self, want: &str) {
+        for _ in 0..500 {
+            if self.status() == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!(
+            "container {} never became {want}: {}",
+            self.id,
+            self.status()
+        );
+    }
+
+    /// The cgroup directory berth made for this container in a v1 controller's hierarchy.
+    pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("berth")
+            .join(&self.id)
+    }
+
+    /// Asserts that nothing of this container is left: state directory, cgroup.
+    pub fn assert_nothing_left(&self) {
+        assert!(
+            !self.root.join(&self.id).exists(),
+            "state directory left behind"
+        );
+        for c in ["pids", "memory", "cpu", "freezer"] {
+            assert!(!self.cgroup_dir(c).exists(), "cgroup {c} left behind");
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["delete", "--force", &self.id]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Removes a namespace type from the config (e.g. to run without a pid namespace).
+pub fn drop_namespace(config: &mut Value, kind: &str) {
+    let list = config["linux"]["namespaces"].as_array_mut().unwrap();
+    list.retain(|n| n["type"] != kind);
+}
+
+/// A capability set as /proc/<pid>/status prints it.
+pub fn cap_mask(numbers: &[u32]) -> String {
+    format!("{:016x}", numbers.iter().fold(0u64, |m, n| m | 1 << n))
+}
+
+/// The value of `Key:` in /proc/self/status-style text.
+pub fn status_field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+}

@@ -116,10 +116,13 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
 }
 
 fn launch_process(cfg: &InitConfig, launch: Launch) -> Result<Infallible> {
-    wait_for_start(&launch)?;
+    let fifo = wait_for_start(&launch)?;
     if let Some(state) = &launch.state {
         hooks::run(HookPoint::StartContainer, cfg.spec.hooks().as_ref(), state)?;
     }
+    // `start` runs the poststart hooks when this byte arrives: after startContainer's.
+    nix::unistd::write(&fifo, b"0").ctx("write", "exec fifo")?;
+    drop(fifo);
     // Seccomp is loaded here, last before execve (its own issue).
     let process = cfg
         .spec
@@ -273,17 +276,15 @@ fn keep_only_stdio_and_preserved(preserve: u32) -> Result<()> {
 
 /// Blocks until `start` opens the FIFO for reading. The FIFO's path is outside the new root,
 /// so it is reopened through the O_PATH fd and the host /proc kept from before pivot_root.
-fn wait_for_start(launch: &Launch) -> Result<()> {
+fn wait_for_start(launch: &Launch) -> Result<OwnedFd> {
     let rel = format!("self/fd/{}", launch.fifo.as_raw_fd());
-    let fifo = openat(
+    openat(
         launch.host_proc.as_fd(),
         rel.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .ctx("open exec fifo", "for writing")?;
-    nix::unistd::write(&fifo, b"0").ctx("write", "exec fifo")?;
-    Ok(())
+    .ctx("open exec fifo", "for writing")
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>> {
