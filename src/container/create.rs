@@ -80,6 +80,10 @@ fn create_in(
     cgroups::create(cgroup_paths)?;
     let fifo = dir.path.join(EXEC_FIFO);
     mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo", fifo.display())?;
+    // mkfifo applies the umask; the init opens the FIFO for writing after it has become the
+    // container's user (possibly unprivileged or mapped), so the write bits must be there.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx("chmod exec fifo", fifo.display())?;
 
     let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
     let mut state = State {
