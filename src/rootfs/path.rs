@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, Mode};
 
 use crate::error::{Error, Result, SysContext};
@@ -50,6 +50,13 @@ impl Root {
 
     /// Creates every missing directory of `rel` inside the root and returns the last one.
     pub fn mkdir_all(&self, rel: &Path) -> Result<OwnedFd> {
+        self.mkdir_all_following(rel, 0)
+    }
+
+    /// A component that is a dangling symlink gets its target created, inside the root, as
+    /// the kernel would follow it there; `depth` bounds symlink chains as SYMLOOP_MAX does.
+    fn mkdir_all_following(&self, rel: &Path, depth: u32) -> Result<OwnedFd> {
+        const MAX_LINKS: u32 = 40;
         let rel = relative(rel);
         let mut done = PathBuf::new();
         let mut parent = self
@@ -59,16 +66,26 @@ impl Root {
             let Component::Normal(name) = comp else {
                 continue;
             };
+            let here = done.clone();
             done.push(name);
-            let dir = match self.resolve_with(&done, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+            let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+            let dir = match self.resolve_with(&done, dir_flags) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
                     match mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(Error::sys("mkdir", self.display(&done), e)),
                     }
-                    self.resolve_with(&done, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                        .ctx("open", self.display(&done))?
+                    match self.resolve_with(&done, dir_flags) {
+                        Err(Errno::ENOENT) if depth < MAX_LINKS => {
+                            let target = readlinkat(parent.as_fd(), name)
+                                .ctx("readlink", self.display(&done))?;
+                            self.mkdir_all_following(&here.join(target), depth + 1)?;
+                            self.resolve_with(&done, dir_flags)
+                                .ctx("open", self.display(&done))?
+                        }
+                        other => other.ctx("open", self.display(&done))?,
+                    }
                 }
                 Err(e) => return Err(Error::sys("open directory", self.display(&done), e)),
             };
@@ -129,6 +146,10 @@ mod tests {
         root.mkdir_all(Path::new("/evil/sub")).unwrap();
         assert!(root_dir.join("etc/sub").is_dir());
         root.create_file(Path::new("/up/file")).unwrap();
+        // A dangling symlink as a destination: its target is created inside the root.
+        symlink("/outside/deep", root_dir.join("dangling")).unwrap();
+        root.mkdir_all(Path::new("/dangling/mnt")).unwrap();
+        assert!(root_dir.join("outside/deep/mnt").is_dir());
         assert!(root_dir.join("tmp/file").is_file());
         let fd = root.resolve(Path::new("/../../evil")).unwrap();
         let target = std::fs::read_link(fd_path(&fd)).unwrap();

@@ -1,0 +1,148 @@
+//! Mounts with their flags, devices, masked and read-only paths, the read-only root, and
+//! destinations that try to leave the rootfs through a symlink.
+
+use std::os::unix::fs::symlink;
+
+use runtime_tests::*;
+use serde_json::json;
+
+/// mountinfo line for `dest` inside the container: (mount options, fstype, super options).
+fn mount_of<'a>(mountinfo: &'a str, dest: &str) -> (&'a str, &'a str, &'a str) {
+    let line = mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(dest))
+        .last()
+        .unwrap_or_else(|| panic!("{dest} is not mounted:\n{mountinfo}"));
+    let (left, right) = line.split_once(" - ").unwrap();
+    let right: Vec<&str> = right.split(' ').collect();
+    (left.split(' ').nth(5).unwrap(), right[0], right[2])
+}
+
+#[test]
+fn mounts_have_their_flags() {
+    let mut b = Bundle::new("mounts");
+    let host_dir = b.dir.join("volume");
+    std::fs::create_dir_all(host_dir.join("sub")).unwrap();
+    std::fs::write(host_dir.join("file"), "from host").unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+        "options": ["noexec", "nosuid", "nodev", "size=1m", "mode=700", "noatime"]}),
+    );
+    mounts.push(json!({"destination": "/vol", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rprivate"]}));
+    mounts.push(json!({"destination": "/rw", "type": "bind", "source": host_dir, "options": ["bind", "rw"]}));
+    b.sh("cat /proc/self/mountinfo; echo ===; cat /vol/file; echo; touch /vol/x 2>/dev/null && echo vol-writable; touch /rw/from-container && echo rw-ok; touch /newfile 2>/dev/null && echo root-writable; stat -c %a /data");
+    let out = b.run_ok();
+    let (mountinfo, rest) = out.split_once("===\n").unwrap();
+    let (opts, fstype, sopts) = mount_of(mountinfo, "/data");
+    assert_eq!(fstype, "tmpfs");
+    for f in ["noexec", "nosuid", "nodev", "noatime"] {
+        assert!(opts.split(',').any(|o| o == f), "/data lacks {f}: {opts}");
+    }
+    assert!(sopts.contains("size=1024k"), "{sopts}");
+    let (opts, _, _) = mount_of(mountinfo, "/vol");
+    assert!(opts.starts_with("ro"), "/vol not read-only: {opts}");
+    let (opts, fstype, _) = mount_of(mountinfo, "/proc");
+    assert_eq!(fstype, "proc");
+    assert!(opts.starts_with("rw"), "{opts}");
+    let (opts, _, sopts) = mount_of(mountinfo, "/dev/pts");
+    assert!(
+        opts.contains("noexec") && sopts.contains("ptmxmode=666"),
+        "{opts} {sopts}"
+    );
+    let (opts, fstype, _) = mount_of(mountinfo, "/dev/shm");
+    assert_eq!(fstype, "tmpfs");
+    assert!(opts.contains("nodev") && opts.contains("noexec"), "{opts}");
+    assert_eq!(mount_of(mountinfo, "/dev/mqueue").1, "mqueue");
+    let (opts, fstype, _) = mount_of(mountinfo, "/sys");
+    assert_eq!(fstype, "sysfs");
+    assert!(opts.starts_with("ro"), "{opts}");
+    let (opts, _, _) = mount_of(mountinfo, "/");
+    assert!(opts.starts_with("ro"), "root not read-only: {opts}");
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.contains(" /sys/fs/cgroup/pids ")),
+        "no pids cgroup mount"
+    );
+    assert_eq!(
+        rest.lines().collect::<Vec<_>>(),
+        ["from host", "rw-ok", "700"]
+    );
+    assert!(host_dir.join("from-container").exists());
+}
+
+#[test]
+fn default_and_configured_devices() {
+    let mut b = Bundle::new("devices");
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 384, "uid": 1000, "gid": 1000}
+    ]);
+    b.sh("for d in null zero full random urandom tty mynull; do stat -c '%n %F %t %T %a %u' /dev/$d; done; for l in fd stdin ptmx; do readlink /dev/$l; done");
+    let out = b.run_ok();
+    let want = [
+        "/dev/null character special file 1 3 666 0",
+        "/dev/zero character special file 1 5 666 0",
+        "/dev/full character special file 1 7 666 0",
+        "/dev/random character special file 1 8 666 0",
+        "/dev/urandom character special file 1 9 666 0",
+        "/dev/tty character special file 5 0 666 0",
+        "/dev/mynull character special file 1 3 600 1000",
+        "/proc/self/fd",
+        "/proc/self/fd/0",
+        "pts/ptmx",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let mut b = Bundle::new("masked");
+    b.sh("wc -c < /proc/keys; ls /sys/firmware | wc -l; echo 1 > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable; echo x > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable; echo done");
+    let out = b.run_ok();
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["0", "0", "done"]);
+}
+
+#[test]
+fn symlinks_in_the_rootfs_cannot_lead_mounts_outside() {
+    let mut b = Bundle::new("escape");
+    let outside = b.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    symlink(&outside, b.dir.join("rootfs/evil")).unwrap();
+    symlink("../../../../../../../..", b.dir.join("rootfs/up")).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    mounts.push(json!({"destination": "/up/tmp/climb", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh("touch /evil/mnt/inside /up/tmp/climb/inside && echo ok");
+    assert_eq!(b.run_ok().trim(), "ok");
+    // Both destinations were taken inside the rootfs: nothing appeared on the host.
+    assert!(
+        !outside.join("mnt").exists(),
+        "mount destination followed a symlink out of the rootfs"
+    );
+    assert!(b
+        .dir
+        .join("rootfs")
+        .join(outside.strip_prefix("/").unwrap())
+        .join("mnt")
+        .is_dir());
+    assert!(!std::path::Path::new("/tmp/climb").exists());
+    assert!(b.dir.join("rootfs/tmp/climb").is_dir());
+}
+
+#[test]
+fn no_pivot_and_propagation() {
+    let mut b = Bundle::new("nopivot");
+    b.config["linux"]["rootfsPropagation"] = json!("private");
+    b.sh("cat /proc/self/mountinfo | grep ' / / '; ls /");
+    b.save();
+    let out = b
+        .berth()
+        .args(["run", "--no-pivot", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
+}
