@@ -1,0 +1,143 @@
+//! Bad input gets one clear error line and a non-zero exit, and leaves no state directory,
+//! cgroup or process behind; an existing container is never touched.
+
+use runtime_tests::*;
+use serde_json::json;
+
+fn assert_refused(b: &Bundle, out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "accepted: {}", stdout(out));
+    let err = stderr(out);
+    assert_eq!(err.trim().lines().count(), 1, "want one error line: {err}");
+    assert!(err.contains(needle), "error lacks {needle:?}: {err}");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn malformed_json() {
+    let b = Bundle::new("badjson");
+    std::fs::write(b.dir.join("config.json"), "{ this is not json").unwrap();
+    let out = b
+        .berth()
+        .args(["create", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    assert_refused(&b, &out, "parse config");
+}
+
+#[test]
+fn config_mistakes() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        (
+            "unsupported ociVersion",
+            Box::new(|c| c["ociVersion"] = json!("2.0.0")),
+        ),
+        (
+            "does not exist",
+            Box::new(|c| c["root"]["path"] = json!("no-such-rootfs")),
+        ),
+        (
+            "process is required",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("process");
+            }),
+        ),
+        (
+            "not an absolute path",
+            Box::new(|c| {
+                c["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}),
+                )
+            }),
+        ),
+        (
+            "not in a separate kernel namespace",
+            Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"})),
+        ),
+        (
+            "need a user namespace",
+            Box::new(|c| {
+                c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+            }),
+        ),
+    ];
+    for (needle, mutate) in cases {
+        let mut b = Bundle::new("badcfg");
+        mutate(&mut b.config);
+        let out = b.create();
+        assert_refused(&b, &out, needle);
+    }
+}
+
+#[test]
+fn failure_inside_the_init_is_reported_with_context() {
+    let mut b = Bundle::new("badmount");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    let out = b.create();
+    assert_refused(
+        &b,
+        &out,
+        "mount \"none\" on \"/x\" (type \"nosuchfs\"): ENODEV",
+    );
+}
+
+#[test]
+fn invalid_ids() {
+    let b = Bundle::new("badid");
+    b.save();
+    for id in ["a/b", "..", ""] {
+        let out = b
+            .berth()
+            .args(["create", "--bundle"])
+            .arg(&b.dir)
+            .arg(id)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{id:?} accepted");
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(std::fs::read_dir(&b.root)
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
+}
+
+#[test]
+fn taken_id_leaves_the_existing_container_alone() {
+    let mut b = Bundle::new("taken");
+    b.sh("sleep 300");
+    assert!(b.create().status.success());
+    let before = b.state();
+    let out = b.create();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let after = b.state();
+    assert_eq!(before, after);
+    assert_eq!(after["status"], "created");
+}
+
+#[test]
+fn unknown_container() {
+    let b = Bundle::new("unknown");
+    for cmd in [
+        vec!["state", "ghost"],
+        vec!["start", "ghost"],
+        vec!["kill", "ghost"],
+        vec!["delete", "ghost"],
+    ] {
+        let out = b.cmd(&cmd);
+        assert!(!out.status.success(), "{cmd:?}");
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
+    }
+}

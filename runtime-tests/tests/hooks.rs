@@ -1,0 +1,99 @@
+//! The six hook points: order, the state on stdin, and a failing create-time hook undoing
+//! everything create made.
+
+use runtime_tests::*;
+use serde_json::json;
+
+/// A hook that appends "<name> <status> <id>" from its stdin to `log`. The log's directory is
+/// bind-mounted at the same path inside the container, so the path holds in both views.
+fn logging_hook(name: &str, log: &std::path::Path) -> serde_json::Value {
+    let script = format!(
+        "read s; st=$(echo \"$s\" | sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); id=$(echo \"$s\" | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/'); echo {name} $st $id $HOOKVAR >> {}",
+        log.display()
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": ["HOOKVAR=v"]})
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    let mut b = Bundle::new("hooks");
+    let logdir = b.dir.join("hooklog");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let log = logdir.join("log");
+    let mut hooks = serde_json::Map::new();
+    for point in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        hooks.insert(point.into(), json!([logging_hook(point, &log)]));
+    }
+    b.config["hooks"] = serde_json::Value::Object(hooks);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": logdir, "type": "bind", "source": logdir, "options": ["bind"]
+    }));
+    b.sh(&format!("echo process >> {}", log.display()));
+    b.run_ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let id = &b.id;
+    let want = [
+        format!("prestart creating {id} v"),
+        format!("createRuntime creating {id} v"),
+        format!("createContainer created {id} v"),
+        format!("startContainer created {id} v"),
+        format!("poststart running {id} v"),
+        "process".to_string(),
+        format!("poststop stopped {id} v"),
+    ];
+    let got: Vec<&str> = text.lines().collect();
+    // The process and poststart race (poststart follows the exec, not the process's output):
+    // check the hook order and that the process ran between startContainer and poststop.
+    let hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
+    let want_hooks: Vec<&str> = want
+        .iter()
+        .map(String::as_str)
+        .filter(|l| *l != "process")
+        .collect();
+    assert_eq!(hooks_only, want_hooks, "{text}");
+    let pos = |s: &str| got.iter().position(|l| l.starts_with(s)).unwrap();
+    assert!(
+        pos("startContainer") < pos("process") && pos("process") < pos("poststop"),
+        "{text}"
+    );
+}
+
+#[test]
+fn failing_create_hook_fails_create_and_leaves_nothing() {
+    for point in ["prestart", "createRuntime", "createContainer"] {
+        let mut b = Bundle::new("hookfail");
+        b.config["hooks"] = json!({ point: [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 7"]}] });
+        b.sh("sleep 300");
+        let out = b.create();
+        assert!(!out.status.success(), "{point}: create succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains(point) && err.contains("hook-said-no"),
+            "{point}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+        b.assert_nothing_left();
+    }
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    let mut b = Bundle::new("hooktimeout");
+    b.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.sh("true");
+    let started = std::time::Instant::now();
+    let out = b.create();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    b.assert_nothing_left();
+}
