@@ -25,36 +25,17 @@ pub enum Error {
     #[error("config: {0}")]
     InvalidConfig(String),
     #[error("read config {path:?}: {source}")]
-    ReadConfig {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadConfig { path: PathBuf, source: std::io::Error },
     #[error("parse config {path:?}: {source}")]
-    ParseConfig {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    ParseConfig { path: PathBuf, source: serde_json::Error },
 
     #[error("{op} {target:?}: {errno}")]
-    Sys {
-        op: &'static str,
-        target: String,
-        errno: Errno,
-    },
+    Sys { op: &'static str, target: String, errno: Errno },
     #[error("{op} {target:?}: {source}")]
-    Io {
-        op: &'static str,
-        target: String,
-        source: std::io::Error,
-    },
+    Io { op: &'static str, target: String, source: std::io::Error },
 
     #[error("mount {what:?} on {target:?} (type {fstype:?}): {errno}")]
-    Mount {
-        what: String,
-        target: String,
-        fstype: String,
-        errno: Errno,
-    },
+    Mount { what: String, target: String, fstype: String, errno: Errno },
     #[error("unknown mount option {option:?} for {target:?}")]
     MountOption { option: String, target: String },
     #[error("path {path:?} escapes the root filesystem")]
@@ -64,18 +45,10 @@ pub enum Error {
     Capabilities { op: &'static str, reason: String },
 
     #[error("cgroup {path:?}: {op}: {source}")]
-    Cgroup {
-        op: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Cgroup { op: &'static str, path: PathBuf, source: std::io::Error },
 
     #[error("{hook} hook {path:?}: {reason}")]
-    Hook {
-        hook: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
+    Hook { hook: &'static str, path: PathBuf, reason: String },
 
     #[error("exec: {0:?}: executable file not found in $PATH")]
     ExecNotFound(String),
@@ -94,19 +67,11 @@ pub enum Error {
 
 impl Error {
     pub fn sys(op: &'static str, target: impl std::fmt::Display, errno: Errno) -> Self {
-        Error::Sys {
-            op,
-            target: target.to_string(),
-            errno,
-        }
+        Error::Sys { op, target: target.to_string(), errno }
     }
 
     pub fn io(op: &'static str, target: impl std::fmt::Display, source: std::io::Error) -> Self {
-        Error::Io {
-            op,
-            target: target.to_string(),
-            source,
-        }
+        Error::Io { op, target: target.to_string(), source }
     }
 
     /// The exit code `run` reports when this error stopped the container before its process

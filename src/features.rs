@@ -6,12 +6,8 @@ use serde_json::{json, Value};
 use crate::rootfs::MOUNT_OPTION_NAMES;
 
 pub fn features() -> Value {
-    let caps: Vec<String> = caps::all()
-        .iter()
-        .map(|c| c.to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let caps: Vec<String> =
+        caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,

@@ -48,11 +48,7 @@ impl HookPoint {
 }
 
 /// Runs every hook of `point` in order; the first failure stops the rest.
-pub fn run(
-    point: HookPoint,
-    hooks: Option<&oci_spec::runtime::Hooks>,
-    state_json: &str,
-) -> Result<()> {
+pub fn run(point: HookPoint, hooks: Option<&oci_spec::runtime::Hooks>, state_json: &str) -> Result<()> {
     for hook in hooks.map(|h| point.of(h)).unwrap_or_default() {
         run_one(point, hook, state_json)?;
     }
@@ -69,13 +65,8 @@ pub fn run_warn(point: HookPoint, hooks: Option<&oci_spec::runtime::Hooks>, stat
 }
 
 fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
-    let fail = |reason: String| Error::Hook {
-        hook: point.name(),
-        path: hook.path().clone(),
-        reason,
-    };
-    let output = memfd_create("berth-hook-output", MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| fail(format!("memfd: {e}")))?;
+    let fail = |reason: String| Error::Hook { hook: point.name(), path: hook.path().clone(), reason };
+    let output = memfd_create("berth-hook-output", MFdFlags::MFD_CLOEXEC).map_err(|e| fail(format!("memfd: {e}")))?;
     let mut output = std::fs::File::from(output);
     let args = hook.args().as_deref().unwrap_or_default();
     let mut cmd = Command::new(hook.path());
@@ -84,12 +75,7 @@ fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
     }
     cmd.args(args.iter().skip(1))
         .env_clear()
-        .envs(
-            hook.env()
-                .iter()
-                .flatten()
-                .filter_map(|kv| kv.split_once('=')),
-        )
+        .envs(hook.env().iter().flatten().filter_map(|kv| kv.split_once('=')))
         .stdin(Stdio::piped())
         .stdout(output.try_clone().map_err(|e| fail(e.to_string()))?)
         .stderr(output.try_clone().map_err(|e| fail(e.to_string()))?);
@@ -98,18 +84,12 @@ fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
         // A hook that does not read its stdin closes the pipe early; that is not a failure.
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let timeout = hook
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Duration::from_secs(t as u64));
+    let timeout = hook.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
     let status = wait_with_timeout(&mut child, timeout).map_err(|e| fail(e.to_string()))?;
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(fail(format!(
-            "timed out after {}s",
-            timeout.unwrap_or_default().as_secs()
-        )));
+        return Err(fail(format!("timed out after {}s", timeout.unwrap_or_default().as_secs())));
     };
     if status.success() {
         return Ok(());
@@ -118,11 +98,7 @@ fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
     let _ = output.rewind();
     let _ = output.read_to_string(&mut text);
     let text = text.trim();
-    Err(fail(if text.is_empty() {
-        status.to_string()
-    } else {
-        format!("{status}: {text}")
-    }))
+    Err(fail(if text.is_empty() { status.to_string() } else { format!("{status}: {text}") }))
 }
 
 fn wait_with_timeout(
@@ -170,14 +146,10 @@ mod tests {
     #[test]
     fn failure_and_timeout_are_errors() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo broken >&2; exit 3"]}"#);
-        let e = run_one(HookPoint::CreateRuntime, &h, "{}")
-            .unwrap_err()
-            .to_string();
+        let e = run_one(HookPoint::CreateRuntime, &h, "{}").unwrap_err().to_string();
         assert!(e.contains("createRuntime") && e.contains("broken"), "{e}");
         let h = hook(r#"{"path":"/bin/sleep","args":["sleep","5"],"timeout":1}"#);
-        let e = run_one(HookPoint::Prestart, &h, "{}")
-            .unwrap_err()
-            .to_string();
+        let e = run_one(HookPoint::Prestart, &h, "{}").unwrap_err().to_string();
         assert!(e.contains("timed out"), "{e}");
     }
 }

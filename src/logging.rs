@@ -18,10 +18,7 @@ struct Sink {
     format: LogFormat,
 }
 
-static SINK: Mutex<Sink> = Mutex::new(Sink {
-    file: None,
-    format: LogFormat::Text,
-});
+static SINK: Mutex<Sink> = Mutex::new(Sink { file: None, format: LogFormat::Text });
 static DEBUG: AtomicBool = AtomicBool::new(false);
 
 pub fn init(path: Option<&str>, format: LogFormat, debug: bool) -> std::io::Result<()> {

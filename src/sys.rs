@@ -30,12 +30,7 @@ struct MountAttr {
 
 /// mount_setattr(2) with AT_RECURSIVE on the mount `fd` refers to: the `r*` mount options.
 pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
     // SAFETY: the path is a NUL-terminated literal, `attr` lives across the call and its size is
     // passed alongside; the kernel only reads it.
     let ret = unsafe {
@@ -78,13 +73,7 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> nix::Result<()> {
     // SAFETY: a valid fd, a signal number, a null siginfo and zero flags.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
     };
     Errno::result(ret).map(drop)
 }
@@ -93,14 +82,7 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> nix::Result<()> {
 /// container's process (CVE-2024-21626 was a leaked directory fd).
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: integer arguments only.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     Errno::result(ret).map(drop)
 }
 
@@ -115,8 +97,7 @@ pub fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
 pub fn join_session_keyring(name: &std::ffi::CStr) -> nix::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
     // SAFETY: `name` is a NUL-terminated string that outlives the call.
-    let ret =
-        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }
 

@@ -37,10 +37,7 @@ fn busybox() -> PathBuf {
 }
 
 pub fn require_root() {
-    assert!(
-        nix_is_root(),
-        "runtime tests run as root: they create namespaces, mounts and cgroups"
-    );
+    assert!(nix_is_root(), "runtime tests run as root: they create namespaces, mounts and cgroups");
 }
 
 fn nix_is_root() -> bool {
@@ -82,26 +79,12 @@ impl Bundle {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
-        let out = Command::new(berth_bin())
-            .args(["spec", "--bundle"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "berth spec: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut config: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         config["process"]["terminal"] = json!(false);
         let root = dir.join("state");
-        Bundle {
-            dir,
-            root,
-            id,
-            config,
-        }
+        Bundle { dir, root, id, config }
     }
 
     /// process.args = sh -c SCRIPT
@@ -111,11 +94,7 @@ impl Bundle {
     }
 
     pub fn save(&self) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
     }
 
     pub fn berth(&self) -> Command {
@@ -133,35 +112,20 @@ impl Bundle {
     /// Saves the config and runs the container in the foreground.
     pub fn run(&self) -> Output {
         self.save();
-        self.berth()
-            .arg("run")
-            .arg("--bundle")
-            .arg(&self.dir)
-            .arg(&self.id)
-            .output()
-            .unwrap()
+        self.berth().arg("run").arg("--bundle").arg(&self.dir).arg(&self.id).output().unwrap()
     }
 
     /// Runs and insists on exit 0; returns stdout.
     pub fn run_ok(&self) -> String {
         let out = self.run();
-        assert!(
-            out.status.success(),
-            "berth run failed ({:?}): {}{}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
+        assert!(out.status.success(), "berth run failed ({:?}): {}{}", out.status, stdout(&out), stderr(&out));
         stdout(&out)
     }
 
     pub fn create(&self) -> Output {
         self.save();
         let mut cmd = self.berth();
-        cmd.arg("create")
-            .arg("--bundle")
-            .arg(&self.dir)
-            .arg(&self.id);
+        cmd.arg("create").arg("--bundle").arg(&self.dir).arg(&self.id);
         self.detached(cmd)
     }
 
@@ -169,28 +133,18 @@ impl Bundle {
     /// they are files here: waiting for pipes to close would wait for the container's end.
     pub fn detached(&self, mut cmd: Command) -> Output {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let (out_path, err_path) = (
-            self.dir.join(format!("out.{n}")),
-            self.dir.join(format!("err.{n}")),
-        );
+        let (out_path, err_path) = (self.dir.join(format!("out.{n}")), self.dir.join(format!("err.{n}")));
         cmd.stdout(std::fs::File::create(&out_path).unwrap());
         cmd.stderr(std::fs::File::create(&err_path).unwrap());
         let status = cmd.status().unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(&out_path).unwrap(),
-            stderr: std::fs::read(&err_path).unwrap(),
-        }
+        Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() }
     }
 
     /// `run --detach` with extra args before the id.
     pub fn run_detached(&self, extra: &[&str]) -> Output {
         self.save();
         let mut cmd = self.berth();
-        cmd.args(["run", "--detach", "--bundle"])
-            .arg(&self.dir)
-            .args(extra)
-            .arg(&self.id);
+        cmd.args(["run", "--detach", "--bundle"]).arg(&self.dir).args(extra).arg(&self.id);
         self.detached(cmd)
     }
 
@@ -213,27 +167,17 @@ impl Bundle {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!(
-            "container {} never became {want}: {}",
-            self.id,
-            self.status()
-        );
+        panic!("container {} never became {want}: {}", self.id, self.status());
     }
 
     /// The cgroup directory berth made for this container in a v1 controller's hierarchy.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join("berth")
-            .join(&self.id)
+        Path::new("/sys/fs/cgroup").join(controller).join("berth").join(&self.id)
     }
 
     /// Asserts that nothing of this container is left: state directory, cgroup.
     pub fn assert_nothing_left(&self) {
-        assert!(
-            !self.root.join(&self.id).exists(),
-            "state directory left behind"
-        );
+        assert!(!self.root.join(&self.id).exists(), "state directory left behind");
         for c in ["pids", "memory", "cpu", "freezer"] {
             assert!(!self.cgroup_dir(c).exists(), "cgroup {c} left behind");
         }

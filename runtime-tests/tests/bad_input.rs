@@ -16,27 +16,15 @@ fn assert_refused(b: &Bundle, out: &std::process::Output, needle: &str) {
 fn malformed_json() {
     let b = Bundle::new("badjson");
     std::fs::write(b.dir.join("config.json"), "{ this is not json").unwrap();
-    let out = b
-        .berth()
-        .args(["create", "--bundle"])
-        .arg(&b.dir)
-        .arg(&b.id)
-        .output()
-        .unwrap();
+    let out = b.berth().args(["create", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
     assert_refused(&b, &out, "parse config");
 }
 
 #[test]
 fn config_mistakes() {
     let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
-        (
-            "unsupported ociVersion",
-            Box::new(|c| c["ociVersion"] = json!("2.0.0")),
-        ),
-        (
-            "does not exist",
-            Box::new(|c| c["root"]["path"] = json!("no-such-rootfs")),
-        ),
+        ("unsupported ociVersion", Box::new(|c| c["ociVersion"] = json!("2.0.0"))),
+        ("does not exist", Box::new(|c| c["root"]["path"] = json!("no-such-rootfs"))),
         (
             "process is required",
             Box::new(|c| {
@@ -46,20 +34,16 @@ fn config_mistakes() {
         (
             "not an absolute path",
             Box::new(|c| {
-                c["mounts"].as_array_mut().unwrap().push(
-                    json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}),
-                )
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}))
             }),
         ),
-        (
-            "not in a separate kernel namespace",
-            Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"})),
-        ),
+        ("not in a separate kernel namespace", Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}))),
         (
             "need a user namespace",
-            Box::new(|c| {
-                c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])
-            }),
+            Box::new(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
         ),
     ];
     for (needle, mutate) in cases {
@@ -73,16 +57,9 @@ fn config_mistakes() {
 #[test]
 fn failure_inside_the_init_is_reported_with_context() {
     let mut b = Bundle::new("badmount");
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
     let out = b.create();
-    assert_refused(
-        &b,
-        &out,
-        "mount \"none\" on \"/x\" (type \"nosuchfs\"): ENODEV",
-    );
+    assert_refused(&b, &out, "mount \"none\" on \"/x\" (type \"nosuchfs\"): ENODEV");
 }
 
 #[test]
@@ -90,23 +67,11 @@ fn invalid_ids() {
     let b = Bundle::new("badid");
     b.save();
     for id in ["a/b", "..", ""] {
-        let out = b
-            .berth()
-            .args(["create", "--bundle"])
-            .arg(&b.dir)
-            .arg(id)
-            .output()
-            .unwrap();
+        let out = b.berth().args(["create", "--bundle"]).arg(&b.dir).arg(id).output().unwrap();
         assert!(!out.status.success(), "{id:?} accepted");
-        assert!(
-            stderr(&out).contains("invalid container id"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("invalid container id"), "{}", stderr(&out));
     }
-    assert!(std::fs::read_dir(&b.root)
-        .map(|d| d.count() == 0)
-        .unwrap_or(true));
+    assert!(std::fs::read_dir(&b.root).map(|d| d.count() == 0).unwrap_or(true));
 }
 
 #[test]
@@ -126,18 +91,9 @@ fn taken_id_leaves_the_existing_container_alone() {
 #[test]
 fn unknown_container() {
     let b = Bundle::new("unknown");
-    for cmd in [
-        vec!["state", "ghost"],
-        vec!["start", "ghost"],
-        vec!["kill", "ghost"],
-        vec!["delete", "ghost"],
-    ] {
+    for cmd in [vec!["state", "ghost"], vec!["start", "ghost"], vec!["kill", "ghost"], vec!["delete", "ghost"]] {
         let out = b.cmd(&cmd);
         assert!(!out.status.success(), "{cmd:?}");
-        assert!(
-            stderr(&out).contains("does not exist"),
-            "{cmd:?}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("does not exist"), "{cmd:?}: {}", stderr(&out));
     }
 }

@@ -21,14 +21,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
     std::fs::create_dir_all(&logdir).unwrap();
     let log = logdir.join("log");
     let mut hooks = serde_json::Map::new();
-    for point in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "startContainer",
-        "poststart",
-        "poststop",
-    ] {
+    for point in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
         hooks.insert(point.into(), json!([logging_hook(point, &log)]));
     }
     b.config["hooks"] = serde_json::Value::Object(hooks);
@@ -53,32 +46,23 @@ fn hooks_run_in_order_with_state_on_stdin() {
     // The process and poststart race (poststart follows the exec, not the process's output):
     // check the hook order and that the process ran between startContainer and poststop.
     let hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
-    let want_hooks: Vec<&str> = want
-        .iter()
-        .map(String::as_str)
-        .filter(|l| *l != "process")
-        .collect();
+    let want_hooks: Vec<&str> = want.iter().map(String::as_str).filter(|l| *l != "process").collect();
     assert_eq!(hooks_only, want_hooks, "{text}");
     let pos = |s: &str| got.iter().position(|l| l.starts_with(s)).unwrap();
-    assert!(
-        pos("startContainer") < pos("process") && pos("process") < pos("poststop"),
-        "{text}"
-    );
+    assert!(pos("startContainer") < pos("process") && pos("process") < pos("poststop"), "{text}");
 }
 
 #[test]
 fn failing_create_hook_fails_create_and_leaves_nothing() {
     for point in ["prestart", "createRuntime", "createContainer"] {
         let mut b = Bundle::new("hookfail");
-        b.config["hooks"] = json!({ point: [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 7"]}] });
+        b.config["hooks"] =
+            json!({ point: [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 7"]}] });
         b.sh("sleep 300");
         let out = b.create();
         assert!(!out.status.success(), "{point}: create succeeded");
         let err = stderr(&out);
-        assert!(
-            err.contains(point) && err.contains("hook-said-no"),
-            "{point}: {err}"
-        );
+        assert!(err.contains(point) && err.contains("hook-said-no"), "{point}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
         b.assert_nothing_left();
     }
@@ -87,8 +71,7 @@ fn failing_create_hook_fails_create_and_leaves_nothing() {
 #[test]
 fn hook_timeout_is_enforced() {
     let mut b = Bundle::new("hooktimeout");
-    b.config["hooks"] =
-        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     b.sh("true");
     let started = std::time::Instant::now();
     let out = b.create();

@@ -9,43 +9,27 @@ fn own_hostname_pid_and_namespaces() {
     let mut b = Bundle::new("ns");
     b.config["hostname"] = json!("box");
     b.config["domainname"] = json!("example.org");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
     b.sh("hostname; cat /proc/sys/kernel/domainname; echo $$; for n in pid net ipc uts mnt cgroup time; do readlink /proc/self/ns/$n; done");
     let out = b.run_ok();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "box");
     assert_eq!(lines[1], "example.org");
     assert_eq!(lines[2], "1");
-    for (i, n) in ["pid", "net", "ipc", "uts", "mnt", "cgroup", "time"]
-        .iter()
-        .enumerate()
-    {
+    for (i, n) in ["pid", "net", "ipc", "uts", "mnt", "cgroup", "time"].iter().enumerate() {
         let host = std::fs::read_link(format!("/proc/self/ns/{n}")).unwrap();
-        assert_ne!(
-            lines[3 + i],
-            host.to_str().unwrap(),
-            "{n} namespace is the host's"
-        );
+        assert_ne!(lines[3 + i], host.to_str().unwrap(), "{n} namespace is the host's");
     }
 }
 
 #[test]
 fn time_namespace_offsets() {
     let mut b = Bundle::new("timens");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 8640000, "nanosecs": 0}});
     b.sh("cut -d. -f1 /proc/uptime");
     let uptime: u64 = b.run_ok().trim().parse().unwrap();
-    assert!(
-        uptime >= 8_640_000,
-        "uptime {uptime} lacks the boottime offset"
-    );
+    assert!(uptime >= 8_640_000, "uptime {uptime} lacks the boottime offset");
 }
 
 #[test]
@@ -57,11 +41,7 @@ fn joins_a_namespace_by_path() {
     let mut b = Bundle::new("nsjoin");
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "network" || ns["type"] == "uts" {
-            let file = if ns["type"] == "network" {
-                "net"
-            } else {
-                "uts"
-            };
+            let file = if ns["type"] == "network" { "net" } else { "uts" };
             ns["path"] = json!(format!("/proc/{pid}/ns/{file}"));
         }
     }
@@ -71,10 +51,7 @@ fn joins_a_namespace_by_path() {
     let want_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let want_uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines,
-        [want_net.to_str().unwrap(), want_uts.to_str().unwrap()]
-    );
+    assert_eq!(lines, [want_net.to_str().unwrap(), want_uts.to_str().unwrap()]);
 }
 
 #[test]
@@ -93,8 +70,7 @@ fn capabilities_match_the_config() {
 #[test]
 fn non_root_user_with_ambient_caps_groups_umask() {
     let mut b = Bundle::new("user");
-    b.config["process"]["user"] =
-        json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 23});
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 23});
     let only = json!(["CAP_NET_BIND_SERVICE"]);
     b.config["process"]["capabilities"] = json!({
         "bounding": only, "effective": only, "permitted": only, "inheritable": only, "ambient": only
@@ -130,15 +106,8 @@ fn rlimits_env_cwd_oom_sysctl() {
     let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
     assert_eq!(words(lines[0])[4..7], ["0", "0", "bytes"]);
     assert_eq!(words(lines[1])[3..6], ["512", "1024", "files"]);
-    assert_eq!(
-        &lines[2..],
-        ["hello world", "/tmp", "500", "1", "123456789"]
-    );
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
-        host_shmmax,
-        "host sysctl changed"
-    );
+    assert_eq!(&lines[2..], ["hello world", "/tmp", "500", "1", "123456789"]);
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(), host_shmmax, "host sysctl changed");
 }
 
 #[test]
@@ -154,11 +123,7 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
         b.dir.display(),
         b.id
     );
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     // ls itself holds one more fd for the directory it reads.
     assert_eq!(stdout(&out), "0 1 2 3 4 root:x:0:\n");
@@ -170,29 +135,19 @@ fn cgroup_is_joined_and_removed() {
     b.sh("cat /proc/self/cgroup");
     let out = b.run_ok();
     let expected = format!("/berth/{}", b.id);
-    assert!(
-        out.lines()
-            .any(|l| l.ends_with(":pids:/") || l.contains(&expected)),
-        "{out}"
-    );
+    assert!(out.lines().any(|l| l.ends_with(":pids:/") || l.contains(&expected)), "{out}");
     b.assert_nothing_left();
     let mut c = Bundle::new("cgpath");
     c.sh("sleep 300");
     c.config["linux"]["cgroupsPath"] = json!(format!("/berth-test/{}", c.id));
     assert!(c.create().status.success());
     let pid = c.state()["pid"].as_i64().unwrap().to_string();
-    let procs = std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/pids/berth-test/{}/cgroup.procs",
-        c.id
-    ))
-    .unwrap();
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/berth-test/{}/cgroup.procs", c.id)).unwrap();
     assert_eq!(procs.trim(), pid);
     assert!(c.cmd(&["delete", &c.id]).status.success());
     assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth-test/{}", c.id)).exists());
     let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/berth-test");
-    for ctrl in [
-        "memory", "cpu", "cpuset", "devices", "freezer", "blkio", "cpuacct", "systemd", "unified",
-    ] {
+    for ctrl in ["memory", "cpu", "cpuset", "devices", "freezer", "blkio", "cpuacct", "systemd", "unified"] {
         let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/berth-test"));
     }
 }
@@ -200,22 +155,12 @@ fn cgroup_is_joined_and_removed() {
 #[test]
 fn user_namespace_maps_root_to_an_unprivileged_id() {
     let mut b = Bundle::new("userns");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.sh("id -u; cat /proc/self/uid_map; sleep 300");
-    assert!(
-        b.run_detached(&[]).status.success(),
-        "{}",
-        stderr(&b.run_detached(&[]))
-    );
+    assert!(b.run_detached(&[]).status.success(), "{}", stderr(&b.run_detached(&[])));
     let pid = b.state()["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert_eq!(
-        status_field(&status, "Uid").split('\t').next().unwrap(),
-        "100000"
-    );
+    assert_eq!(status_field(&status, "Uid").split('\t').next().unwrap(), "100000");
 }

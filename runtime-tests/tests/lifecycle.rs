@@ -10,11 +10,7 @@ fn create_start_kill_delete() {
     let pid_file = b.dir.join("init.pid");
     b.save();
     let mut cmd = b.berth();
-    cmd.args(["create", "--bundle"])
-        .arg(&b.dir)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&b.id);
+    cmd.args(["create", "--bundle"]).arg(&b.dir).arg("--pid-file").arg(&pid_file).arg(&b.id);
     let out = b.detached(cmd);
     assert!(out.status.success(), "{}", stderr(&out));
     let st = b.state();
@@ -26,54 +22,30 @@ fn create_start_kill_delete() {
         assert!(st.get(key).is_some(), "state lacks {key}: {st}");
     }
     let pid = st["pid"].as_i64().unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&pid_file).unwrap().trim(),
-        pid.to_string()
-    );
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), pid.to_string());
 
     assert!(b.cmd(&["start", &b.id]).status.success());
     assert_eq!(b.status(), "running");
     let again = b.cmd(&["start", &b.id]);
-    assert!(
-        !again.status.success(),
-        "start of a running container must fail"
-    );
+    assert!(!again.status.success(), "start of a running container must fail");
     assert_eq!(b.status(), "running", "a refused start changes nothing");
 
     let refused = b.cmd(&["delete", &b.id]);
     assert!(!refused.status.success());
-    assert!(
-        stderr(&refused).contains("is not stopped"),
-        "{}",
-        stderr(&refused)
-    );
+    assert!(stderr(&refused).contains("is not stopped"), "{}", stderr(&refused));
 
     assert!(b.cmd(&["kill", &b.id, "9"]).status.success());
     b.wait_status("stopped");
     let dead = b.cmd(&["kill", &b.id, "KILL"]);
     assert!(!dead.status.success());
-    assert!(
-        stderr(&dead).contains("container not running"),
-        "{}",
-        stderr(&dead)
-    );
+    assert!(stderr(&dead).contains("container not running"), "{}", stderr(&dead));
 
-    assert!(
-        b.cmd(&["delete", &b.id]).status.success(),
-        "delete of a stopped container"
-    );
+    assert!(b.cmd(&["delete", &b.id]).status.success(), "delete of a stopped container");
     b.assert_nothing_left();
     let gone = b.cmd(&["state", &b.id]);
     assert!(!gone.status.success());
-    assert!(
-        stderr(&gone).contains("does not exist"),
-        "{}",
-        stderr(&gone)
-    );
-    assert!(
-        b.cmd(&["delete", "--force", &b.id]).status.success(),
-        "delete --force of a gone container exits 0"
-    );
+    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success(), "delete --force of a gone container exits 0");
 }
 
 #[test]
@@ -86,10 +58,7 @@ fn delete_of_created_container_kills_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     b.assert_nothing_left();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z"),
-        "init still alive: {stat}"
-    );
+    assert!(stat.is_empty() || stat.contains(") Z"), "init still alive: {stat}");
 }
 
 #[test]
@@ -121,15 +90,11 @@ fn list_shows_containers() {
     assert!(b.create().status.success());
     let quiet = stdout(&b.cmd(&["list", "-q"]));
     assert_eq!(quiet.trim(), b.id);
-    let json: serde_json::Value =
-        serde_json::from_slice(&b.cmd(&["list", "--format", "json"]).stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&b.cmd(&["list", "--format", "json"]).stdout).unwrap();
     assert_eq!(json[0]["id"], b.id.as_str());
     assert_eq!(json[0]["status"], "created");
     let table = stdout(&b.cmd(&["list"]));
-    assert!(
-        table.starts_with("ID") && table.contains(&b.id) && table.contains("created"),
-        "{table}"
-    );
+    assert!(table.starts_with("ID") && table.contains(&b.id) && table.contains("created"), "{table}");
 }
 
 #[test]
@@ -153,18 +118,10 @@ fn run_exit_codes() {
         let out = b.run();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         if code == 127 {
-            assert!(
-                stderr(&out).contains("executable file not found"),
-                "{}",
-                stderr(&out)
-            );
+            assert!(stderr(&out).contains("executable file not found"), "{}", stderr(&out));
         }
         if code == 126 {
-            assert!(
-                stderr(&out).contains("permission denied"),
-                "{}",
-                stderr(&out)
-            );
+            assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
         }
         b.assert_nothing_left();
     }
@@ -196,13 +153,8 @@ fn stdio_pipes_reach_the_process_untouched() {
 fn json_log_carries_the_error() {
     let b = Bundle::new("jsonlog");
     let log = b.dir.join("log.json");
-    let out = b
-        .berth()
-        .arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "state", "nonexistent-id"])
-        .output()
-        .unwrap();
+    let out =
+        b.berth().arg("--log").arg(&log).args(["--log-format", "json", "state", "nonexistent-id"]).output().unwrap();
     assert!(!out.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -215,17 +167,30 @@ fn json_log_carries_the_error() {
 fn version_and_features() {
     let b = Bundle::new("version");
     let v = stdout(&b.cmd(&["--version"]));
-    assert!(
-        v.starts_with("berth version ") && v.contains("\ncommit: ") && v.contains("\nspec: 1."),
-        "{v}"
-    );
+    assert!(v.starts_with("berth version ") && v.contains("\ncommit: ") && v.contains("\nspec: 1."), "{v}");
     let f: serde_json::Value = serde_json::from_slice(&b.cmd(&["features"]).stdout).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["hooks"].as_array().unwrap().len() == 6);
-    assert!(f["mountOptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|o| o == "rbind"));
+    assert!(f["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+}
+
+#[test]
+fn flags_after_the_id_and_with_equals() {
+    let mut b = Bundle::new("flagorder");
+    b.sh("sleep 300");
+    b.save();
+    let mut cmd = std::process::Command::new(berth_bin());
+    cmd.arg(format!("--root={}", b.root.display()))
+        .arg("--log-format=json")
+        .arg("create")
+        .arg(&b.id)
+        .arg(format!("--bundle={}", b.dir.display()))
+        .arg("--pid-file")
+        .arg(b.dir.join("pid"));
+    let out = b.detached(cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(b.status(), "created");
+    assert!(b.cmd(&["delete", &b.id, "--force"]).status.success());
+    b.assert_nothing_left();
 }

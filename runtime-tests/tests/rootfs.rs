@@ -25,11 +25,11 @@ fn mounts_have_their_flags() {
     std::fs::create_dir_all(host_dir.join("sub")).unwrap();
     std::fs::write(host_dir.join("file"), "from host").unwrap();
     let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+        "options": ["noexec", "nosuid", "nodev", "size=1m", "mode=700", "noatime"]}));
     mounts.push(
-        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
-        "options": ["noexec", "nosuid", "nodev", "size=1m", "mode=700", "noatime"]}),
+        json!({"destination": "/vol", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rprivate"]}),
     );
-    mounts.push(json!({"destination": "/vol", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rprivate"]}));
     mounts.push(json!({"destination": "/rw", "type": "bind", "source": host_dir, "options": ["bind", "rw"]}));
     b.sh("cat /proc/self/mountinfo; echo ===; cat /vol/file; echo; touch /vol/x 2>/dev/null && echo vol-writable; touch /rw/from-container && echo rw-ok; touch /newfile 2>/dev/null && echo root-writable; stat -c %a /data");
     let out = b.run_ok();
@@ -46,10 +46,7 @@ fn mounts_have_their_flags() {
     assert_eq!(fstype, "proc");
     assert!(opts.starts_with("rw"), "{opts}");
     let (opts, _, sopts) = mount_of(mountinfo, "/dev/pts");
-    assert!(
-        opts.contains("noexec") && sopts.contains("ptmxmode=666"),
-        "{opts} {sopts}"
-    );
+    assert!(opts.contains("noexec") && sopts.contains("ptmxmode=666"), "{opts} {sopts}");
     let (opts, fstype, _) = mount_of(mountinfo, "/dev/shm");
     assert_eq!(fstype, "tmpfs");
     assert!(opts.contains("nodev") && opts.contains("noexec"), "{opts}");
@@ -59,16 +56,8 @@ fn mounts_have_their_flags() {
     assert!(opts.starts_with("ro"), "{opts}");
     let (opts, _, _) = mount_of(mountinfo, "/");
     assert!(opts.starts_with("ro"), "root not read-only: {opts}");
-    assert!(
-        mountinfo
-            .lines()
-            .any(|l| l.contains(" /sys/fs/cgroup/pids ")),
-        "no pids cgroup mount"
-    );
-    assert_eq!(
-        rest.lines().collect::<Vec<_>>(),
-        ["from host", "rw-ok", "700"]
-    );
+    assert!(mountinfo.lines().any(|l| l.contains(" /sys/fs/cgroup/pids ")), "no pids cgroup mount");
+    assert_eq!(rest.lines().collect::<Vec<_>>(), ["from host", "rw-ok", "700"]);
     assert!(host_dir.join("from-container").exists());
 }
 
@@ -116,16 +105,8 @@ fn symlinks_in_the_rootfs_cannot_lead_mounts_outside() {
     b.sh("touch /evil/mnt/inside /up/tmp/climb/inside && echo ok");
     assert_eq!(b.run_ok().trim(), "ok");
     // Both destinations were taken inside the rootfs: nothing appeared on the host.
-    assert!(
-        !outside.join("mnt").exists(),
-        "mount destination followed a symlink out of the rootfs"
-    );
-    assert!(b
-        .dir
-        .join("rootfs")
-        .join(outside.strip_prefix("/").unwrap())
-        .join("mnt")
-        .is_dir());
+    assert!(!outside.join("mnt").exists(), "mount destination followed a symlink out of the rootfs");
+    assert!(b.dir.join("rootfs").join(outside.strip_prefix("/").unwrap()).join("mnt").is_dir());
     assert!(!std::path::Path::new("/tmp/climb").exists());
     assert!(b.dir.join("rootfs/tmp/climb").is_dir());
 }
@@ -136,13 +117,7 @@ fn no_pivot_and_propagation() {
     b.config["linux"]["rootfsPropagation"] = json!("private");
     b.sh("cat /proc/self/mountinfo | grep ' / / '; ls /");
     b.save();
-    let out = b
-        .berth()
-        .args(["run", "--no-pivot", "--bundle"])
-        .arg(&b.dir)
-        .arg(&b.id)
-        .output()
-        .unwrap();
+    let out = b.berth().args(["run", "--no-pivot", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
 }

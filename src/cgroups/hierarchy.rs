@@ -18,30 +18,22 @@ pub struct Hierarchy {
 
 impl Hierarchy {
     pub fn path_for(&self, cgroup: &Path) -> PathBuf {
-        let rel = if cgroup.is_absolute() {
-            cgroup.to_path_buf()
-        } else {
-            self.own_path.join(cgroup)
-        };
+        let rel = if cgroup.is_absolute() { cgroup.to_path_buf() } else { self.own_path.join(cgroup) };
         self.mountpoint.join(rel.strip_prefix("/").unwrap_or(&rel))
     }
 }
 
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
-    let membership = fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
+    let membership = fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
     let subsystems = fs::read_to_string("/proc/cgroups").unwrap_or_default();
     Ok(parse(&mountinfo, &membership, &subsystems))
 }
 
 fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> {
-    let known: Vec<&str> = subsystems
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let known: Vec<&str> =
+        subsystems.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).collect();
     let mut found: Vec<Hierarchy> = Vec::new();
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -68,10 +60,7 @@ fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> 
             }
             _ => continue,
         };
-        if found
-            .iter()
-            .any(|h| h.unified == unified && h.controllers == controllers)
-        {
+        if found.iter().any(|h| h.unified == unified && h.controllers == controllers) {
             continue;
         }
         let own = own_cgroup(membership, unified, &controllers).unwrap_or_else(|| "/".into());
@@ -79,12 +68,7 @@ fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> 
             .strip_prefix(mount_root)
             .map(|p| Path::new("/").join(p))
             .unwrap_or_else(|_| PathBuf::from(&own));
-        found.push(Hierarchy {
-            mountpoint: unescape(mountpoint).into(),
-            controllers,
-            unified,
-            own_path,
-        });
+        found.push(Hierarchy { mountpoint: unescape(mountpoint).into(), controllers, unified, own_path });
     }
     found
 }
@@ -108,10 +92,7 @@ fn own_cgroup(membership: &str, unified: bool, controllers: &[String]) -> Option
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 #[cfg(test)]
@@ -126,7 +107,8 @@ mod tests {
 35 30 0:31 / /sys/fs/cgroup/systemd rw shared:14 - cgroup cgroup rw,xattr,name=systemd
 ";
     const CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n";
-    const SUBSYS: &str = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nmemory\t4\t1\t1\n";
+    const SUBSYS: &str =
+        "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nmemory\t4\t1\t1\n";
 
     #[test]
     fn parses_hybrid_layout() {

@@ -16,28 +16,16 @@ use crate::error::{Error, Result};
 /// Where `linux.cgroupsPath` leads in each hierarchy: an absolute path is taken from the
 /// hierarchy's root, a relative one from berth's own cgroup there (as runc reads it), and no
 /// path at all means `/berth/<id>`.
-pub fn container_paths(
-    hierarchies: &[Hierarchy],
-    cgroups_path: Option<&Path>,
-    id: &str,
-) -> Result<Vec<PathBuf>> {
+pub fn container_paths(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Vec<PathBuf>> {
     let default = PathBuf::from("/berth").join(id);
     let wanted = cgroups_path.unwrap_or(&default);
-    if wanted
-        .to_str()
-        .is_some_and(|s| s.contains(':') && !s.starts_with('/'))
-    {
+    if wanted.to_str().is_some_and(|s| s.contains(':') && !s.starts_with('/')) {
         return Err(Error::Unsupported(format!(
             "cgroupsPath {wanted:?} is in systemd's slice:prefix:name form; the systemd cgroup driver is not implemented"
         )));
     }
-    if wanted
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(Error::InvalidConfig(format!(
-            "cgroupsPath {wanted:?} must not contain \"..\""
-        )));
+    if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(Error::InvalidConfig(format!("cgroupsPath {wanted:?} must not contain \"..\"")));
     }
     Ok(hierarchies.iter().map(|h| h.path_for(wanted)).collect())
 }
@@ -45,11 +33,7 @@ pub fn container_paths(
 /// Creates the container's directory in every hierarchy.
 pub fn create(paths: &[PathBuf]) -> Result<()> {
     for path in paths {
-        fs::create_dir_all(path).map_err(|source| Error::Cgroup {
-            op: "create",
-            path: path.clone(),
-            source,
-        })?;
+        fs::create_dir_all(path).map_err(|source| Error::Cgroup { op: "create", path: path.clone(), source })?;
         if is_cpuset_v1(path) {
             inherit_cpuset(path)?;
         }
@@ -62,11 +46,7 @@ pub fn create(paths: &[PathBuf]) -> Result<()> {
 pub fn join_self(paths: &[PathBuf]) -> Result<()> {
     for path in paths {
         let procs = path.join("cgroup.procs");
-        fs::write(&procs, b"0").map_err(|source| Error::Cgroup {
-            op: "join",
-            path: path.clone(),
-            source,
-        })?;
+        fs::write(&procs, b"0").map_err(|source| Error::Cgroup { op: "join", path: path.clone(), source })?;
     }
     Ok(())
 }
@@ -93,13 +73,7 @@ pub fn destroy(paths: &[PathBuf]) -> Result<()> {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(source) => {
-                    return Err(Error::Cgroup {
-                        op: "remove",
-                        path: path.clone(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(Error::Cgroup { op: "remove", path: path.clone(), source }),
             }
         }
     }
@@ -127,12 +101,11 @@ fn inherit_cpuset(path: &Path) -> Result<()> {
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let mine = fs::read_to_string(child.join(file)).unwrap_or_default();
             if mine.trim().is_empty() {
-                let theirs =
-                    fs::read_to_string(parent.join(file)).map_err(|source| Error::Cgroup {
-                        op: "read cpuset",
-                        path: parent.clone(),
-                        source,
-                    })?;
+                let theirs = fs::read_to_string(parent.join(file)).map_err(|source| Error::Cgroup {
+                    op: "read cpuset",
+                    path: parent.clone(),
+                    source,
+                })?;
                 fs::write(child.join(file), theirs.trim()).map_err(|source| Error::Cgroup {
                     op: "write cpuset",
                     path: child.clone(),
@@ -149,12 +122,7 @@ mod tests {
     use super::*;
 
     fn hier(mount: &str, own: &str) -> Hierarchy {
-        Hierarchy {
-            mountpoint: mount.into(),
-            controllers: vec!["memory".into()],
-            unified: false,
-            own_path: own.into(),
-        }
+        Hierarchy { mountpoint: mount.into(), controllers: vec!["memory".into()], unified: false, own_path: own.into() }
     }
 
     #[test]
@@ -165,10 +133,7 @@ mod tests {
         let p = container_paths(&h, Some(Path::new("/a/b")), "c1").unwrap();
         assert_eq!(p, [PathBuf::from("/sys/fs/cgroup/memory/a/b")]);
         let p = container_paths(&h, Some(Path::new("rel")), "c1").unwrap();
-        assert_eq!(
-            p,
-            [PathBuf::from("/sys/fs/cgroup/memory/process_api/x/rel")]
-        );
+        assert_eq!(p, [PathBuf::from("/sys/fs/cgroup/memory/process_api/x/rel")]);
         assert!(container_paths(&h, Some(Path::new("/a/../b")), "c1").is_err());
         assert!(container_paths(&h, Some(Path::new("system.slice:berth:c1")), "c1").is_err());
     }

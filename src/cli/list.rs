@@ -22,22 +22,11 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
             println!("{}", serde_json::Value::Array(all));
         }
         "table" => {
-            println!(
-                "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            );
+            println!("{:<20} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
             for c in &containers {
                 let status = c.status();
-                let pid = if status == berth::container::Status::Stopped {
-                    0
-                } else {
-                    c.state.pid
-                };
-                let owner = if c.state.owner.is_empty() {
-                    "root"
-                } else {
-                    &c.state.owner
-                };
+                let pid = if status == berth::container::Status::Stopped { 0 } else { c.state.pid };
+                let owner = if c.state.owner.is_empty() { "root" } else { &c.state.owner };
                 println!(
                     "{:<20} {:<10} {:<10} {:<40} {:<32} {owner}",
                     c.state.id,
@@ -48,12 +37,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
                 );
             }
         }
-        other => {
-            return Err(Failure {
-                message: format!("unknown --format {other:?}: use table or json"),
-                code: 1,
-            })
-        }
+        other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),
     }
     Ok(0)
 }

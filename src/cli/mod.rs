@@ -17,11 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use berth::logging::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(
-    name = "berth",
-    about = "An OCI container runtime",
-    disable_version_flag = true
-)]
+#[command(name = "berth", about = "An OCI container runtime", disable_version_flag = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -99,22 +95,14 @@ pub struct Failure {
 
 impl From<berth::Error> for Failure {
     fn from(e: berth::Error) -> Self {
-        Failure {
-            message: e.to_string(),
-            code: 1,
-        }
+        Failure { message: e.to_string(), code: 1 }
     }
 }
 
 pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
     let g = &cli.global;
     if g.version {
-        println!(
-            "berth version {}\ncommit: {}\nspec: {}",
-            berth::VERSION,
-            berth::COMMIT,
-            berth::OCI_VERSION
-        );
+        println!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION);
         return Ok(0);
     }
     if g.systemd_cgroup {
@@ -124,10 +112,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         });
     }
     let Some(command) = &cli.command else {
-        return Err(Failure {
-            message: "no command given; see berth --help".into(),
-            code: 1,
-        });
+        return Err(Failure { message: "no command given; see berth --help".into(), code: 1 });
     };
     match command {
         Command::Create(a) => create::run(g, a),
@@ -139,10 +124,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(a),
         Command::Features => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default());
             Ok(0)
         }
     }

@@ -46,10 +46,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
 }
 
 fn run_failure(e: berth::Error) -> Failure {
-    Failure {
-        code: e.run_exit_code(),
-        message: e.to_string(),
-    }
+    Failure { code: e.run_exit_code(), message: e.to_string() }
 }
 
 fn forwardable_signals() -> SigSet {
@@ -94,10 +91,6 @@ fn reap(pid: Pid) -> berth::Result<Option<i32>> {
         Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
         Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
         Ok(_) => Ok(None),
-        Err(e) => Err(berth::Error::sys(
-            "wait for",
-            format!("container init {pid}"),
-            e,
-        )),
+        Err(e) => Err(berth::Error::sys("wait for", format!("container init {pid}"), e)),
     }
 }

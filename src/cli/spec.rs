@@ -15,20 +15,11 @@ pub struct Args {
 pub fn run(a: &Args) -> Result<i32, Failure> {
     let path = a.bundle.join("config.json");
     if path.exists() {
-        return Err(Failure {
-            message: format!("{} exists: remove it first", path.display()),
-            code: 1,
-        });
+        return Err(Failure { message: format!("{} exists: remove it first", path.display()), code: 1 });
     }
-    let spec = berth::spec::default_spec(
-        a.rootless,
-        nix::unistd::getuid().as_raw(),
-        nix::unistd::getgid().as_raw(),
-    );
+    let spec = berth::spec::default_spec(a.rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
     let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
-    std::fs::write(&path, text + "\n").map_err(|e| Failure {
-        message: format!("write {}: {e}", path.display()),
-        code: 1,
-    })?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| Failure { message: format!("write {}: {e}", path.display()), code: 1 })?;
     Ok(0)
 }

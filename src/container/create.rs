@@ -45,20 +45,14 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<State> {
 }
 
 fn check_terminal(spec: &oci_spec::runtime::Spec, opts: &CreateOptions) -> Result<()> {
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal {
         return Err(Error::Unsupported(
             "process.terminal is true, but berth does not allocate terminals yet: set \"terminal\": false".into(),
         ));
     }
     if opts.console_socket.is_some() {
-        return Err(Error::InvalidConfig(
-            "--console-socket was given but process.terminal is false".into(),
-        ));
+        return Err(Error::InvalidConfig("--console-socket was given but process.terminal is false".into()));
     }
     Ok(())
 }
@@ -72,10 +66,7 @@ fn create_in(
 ) -> Result<State> {
     let spec = &bundle.spec;
     let hierarchies = cgroups::hierarchies()?;
-    let cgroups_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_deref());
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_paths = cgroups::container_paths(&hierarchies, cgroups_path, id)?;
     cgroups::create(cgroup_paths)?;
     let fifo = dir.path.join(EXEC_FIFO);
@@ -124,13 +115,8 @@ fn create_in(
     state.pid = pid.as_raw();
     state.pid_start_time = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init {
-            code: 125,
-            msg: format!("container init {pid} vanished after setup"),
-        })?;
-    let recorded = state
-        .write(&dir.path)
-        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
+        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })?;
+    let recorded = state.write(&dir.path).and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
     if let Err(e) = recorded {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -142,14 +128,8 @@ fn create_in(
 /// `--preserve-fds N` plus systemd socket activation: with LISTEN_FDS set, those fds go in too
 /// and the container sees LISTEN_FDS with LISTEN_PID=1, as runc passes them.
 fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
-    match std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-    {
-        Some(n) if n > 0 => (
-            preserve.max(n),
-            vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()],
-        ),
+    match std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+        Some(n) if n > 0 => (preserve.max(n), vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
         _ => (preserve, Vec::new()),
     }
 }
@@ -158,10 +138,8 @@ fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
 /// partial pid.
 fn write_pid_file(path: Option<&Path>, pid: Pid) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let path =
-        std::path::absolute(path).map_err(|e| Error::io("resolve pid file", path.display(), e))?;
+    let path = std::path::absolute(path).map_err(|e| Error::io("resolve pid file", path.display(), e))?;
     let tmp = path.with_extension("berth-tmp");
-    std::fs::write(&tmp, pid.to_string())
-        .map_err(|e| Error::io("write pid file", tmp.display(), e))?;
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", tmp.display(), e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io("write pid file", path.display(), e))
 }

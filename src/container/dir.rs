@@ -18,18 +18,14 @@ impl ContainerDir {
     /// Claims `<root>/<id>`; an existing id is an error and is left untouched.
     pub fn claim(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
-        fs::create_dir_all(root)
-            .map_err(|e| Error::io("create runtime root", root.display(), e))?;
+        fs::create_dir_all(root).map_err(|e| Error::io("create runtime root", root.display(), e))?;
         let path = root.join(id);
         match fs::create_dir(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::ContainerExists(id.into()))
-            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::ContainerExists(id.into())),
             Err(e) => return Err(Error::io("create state directory", path.display(), e)),
         }
-        let file =
-            File::open(&path).map_err(|e| Error::io("open state directory", path.display(), e))?;
+        let file = File::open(&path).map_err(|e| Error::io("open state directory", path.display(), e))?;
         let lock = lock(file, &path)?;
         Ok(ContainerDir { path, lock })
     }
@@ -40,9 +36,7 @@ impl ContainerDir {
         let path = root.join(id);
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(Error::ContainerNotFound(id.into()))
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::ContainerNotFound(id.into())),
             Err(e) => return Err(Error::io("open state directory", path.display(), e)),
         };
         let lock = lock(file, &path)?;
@@ -66,8 +60,7 @@ impl ContainerDir {
 }
 
 fn lock(file: File, path: &Path) -> Result<Flock<File>> {
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::sys("lock", path.display(), errno))
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| Error::sys("lock", path.display(), errno))
 }
 
 /// Ids become directory names: nothing that could climb out of the root or hide.
@@ -80,10 +73,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         "it contains '/'"
     } else if id.len() > 1024 {
         "it is longer than 1024 bytes"
-    } else if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c))
-    {
+    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c)) {
         "only letters, digits and _ + - . are allowed"
     } else {
         return Ok(());
@@ -107,14 +97,8 @@ mod tests {
     fn claim_is_exclusive() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ContainerDir::claim(tmp.path(), "c1").unwrap();
-        assert!(matches!(
-            ContainerDir::claim(tmp.path(), "c1"),
-            Err(Error::ContainerExists(_))
-        ));
+        assert!(matches!(ContainerDir::claim(tmp.path(), "c1"), Err(Error::ContainerExists(_))));
         dir.remove().unwrap();
-        assert!(matches!(
-            ContainerDir::open(tmp.path(), "c1"),
-            Err(Error::ContainerNotFound(_))
-        ));
+        assert!(matches!(ContainerDir::open(tmp.path(), "c1"), Err(Error::ContainerNotFound(_))));
     }
 }

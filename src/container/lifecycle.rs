@@ -57,12 +57,8 @@ impl Container {
 
 fn is_frozen(paths: &[PathBuf]) -> bool {
     paths.iter().any(|p| {
-        let v1 = std::fs::read_to_string(p.join("freezer.state"))
-            .map(|s| s.trim() == "FROZEN")
-            .unwrap_or(false);
-        v1 || std::fs::read_to_string(p.join("cgroup.freeze"))
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false)
+        let v1 = std::fs::read_to_string(p.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false);
+        v1 || std::fs::read_to_string(p.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
     })
 }
 
@@ -73,18 +69,12 @@ pub fn load(root: &Path, id: &str) -> Result<Container> {
     if !dir.join(super::state::STATE_FILE).exists() {
         return Err(Error::ContainerNotFound(id.into()));
     }
-    Ok(Container {
-        state: State::read(&dir)?,
-        dir,
-    })
+    Ok(Container { state: State::read(&dir)?, dir })
 }
 
 fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
     let lock = ContainerDir::open(root, id)?;
-    let container = Container {
-        state: State::read(&lock.path)?,
-        dir: lock.path.clone(),
-    };
+    let container = Container { state: State::read(&lock.path)?, dir: lock.path.clone() };
     Ok((lock, container))
 }
 
@@ -93,45 +83,28 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let (_lock, c) = load_locked(root, id)?;
     let status = c.status();
     if status != Status::Created {
-        return Err(Error::NotCreated {
-            id: id.into(),
-            status: status.to_string(),
-        });
+        return Err(Error::NotCreated { id: id.into(), status: status.to_string() });
     }
     let pidfd = c.pidfd()?;
     let fifo_path = c.dir.join(EXEC_FIFO);
     // Non-blocking, so an init that died meanwhile is noticed through its pidfd instead of
     // leaving `start` blocked forever on a FIFO nobody will write.
-    let fifo = open(
-        &fifo_path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open exec fifo", fifo_path.display())?;
-    let mut fds = [
-        PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
-        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-    ];
+    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx("open exec fifo", fifo_path.display())?;
+    let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     loop {
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
             r => r.ctx("wait for container init", id)?,
         };
         let mut byte = [0u8; 1];
-        if fds[0]
-            .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLIN))
-        {
-            if nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1
-            {
+        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            if nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1 {
                 break;
             }
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return Err(Error::Init {
-                code: 125,
-                msg: format!("container {id:?}: init exited before start"),
-            });
+            return Err(Error::Init { code: 125, msg: format!("container {id:?}: init exited before start") });
         }
     }
     std::fs::remove_file(&fifo_path).ctx("remove exec fifo", fifo_path.display())?;
@@ -143,15 +116,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case).
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n)
-            .map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")));
+        return Signal::try_from(n).map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&name).map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")))
 }
 
@@ -177,11 +145,7 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     match sys::pidfd_send_signal(&pidfd, signal as i32) {
         Ok(()) => Ok(()),
         Err(Errno::ESRCH) => Err(Error::ContainerNotRunning),
-        Err(e) => Err(Error::sys(
-            "kill",
-            format!("container {id} init {}", c.state.pid),
-            e,
-        )),
+        Err(e) => Err(Error::sys("kill", format!("container {id} init {}", c.state.pid), e)),
     }
 }
 
@@ -196,10 +160,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let status = c.status();
     if matches!(status, Status::Running | Status::Paused) && !force {
-        return Err(Error::NotStopped {
-            id: id.into(),
-            status: status.to_string(),
-        });
+        return Err(Error::NotStopped { id: id.into(), status: status.to_string() });
     }
     destroy(&c)?;
     lock.remove()?;
@@ -258,10 +219,8 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("read runtime root", root.display(), e)),
     };
-    let mut out: Vec<Container> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| load(root, &e.file_name().to_string_lossy()).ok())
-        .collect();
+    let mut out: Vec<Container> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| load(root, &e.file_name().to_string_lossy()).ok()).collect();
     out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
     Ok(out)
 }

@@ -42,13 +42,7 @@ mod tests {
     fn parses_names_with_parens() {
         let line = "42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10";
         let s = parse_stat(line).unwrap();
-        assert_eq!(
-            s,
-            ProcStat {
-                state: 'S',
-                start_time: 123456
-            }
-        );
+        assert_eq!(s, ProcStat { state: 'S', start_time: 123456 });
     }
 
     #[test]

@@ -57,31 +57,20 @@ impl State {
     pub fn read(dir: &Path) -> Result<State> {
         let path = dir.join(STATE_FILE);
         let text = fs::read(&path).map_err(|e| Error::io("read state", path.display(), e))?;
-        serde_json::from_slice(&text).map_err(|e| Error::State {
-            id: dir.display().to_string(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&text).map_err(|e| Error::State { id: dir.display().to_string(), reason: e.to_string() })
     }
 
     /// Written to a temporary name and renamed, so a reader never sees half a file.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(".state.json.tmp");
-        let text = serde_json::to_vec(self).map_err(|e| Error::State {
-            id: self.id.clone(),
-            reason: e.to_string(),
-        })?;
+        let text = serde_json::to_vec(self).map_err(|e| Error::State { id: self.id.clone(), reason: e.to_string() })?;
         fs::write(&tmp, text).map_err(|e| Error::io("write state", tmp.display(), e))?;
-        fs::rename(&tmp, dir.join(STATE_FILE))
-            .map_err(|e| Error::io("rename state", tmp.display(), e))
+        fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| Error::io("rename state", tmp.display(), e))
     }
 
     /// The state as runtime-spec and runc print it (`berth state`, hooks' stdin).
     pub fn oci(&self, status: Status) -> Value {
-        let pid = if status == Status::Stopped {
-            0
-        } else {
-            self.pid
-        };
+        let pid = if status == Status::Stopped { 0 } else { self.pid };
         json!({
             "ociVersion": self.oci_version,
             "id": self.id,

@@ -36,10 +36,7 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel) -> ! {
     let launch = match setup(cfg, plan, &ch) {
         Ok(launch) => launch,
         Err(e) => {
-            let _ = ch.send(&Message::Failed {
-                code: e.run_exit_code(),
-                msg: e.to_string(),
-            });
+            let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
             crate::sys::exit_now(1);
         }
     };
@@ -55,12 +52,8 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel) -> ! {
 
 fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     let spec = cfg.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .ctx("reset signal mask", "init")?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
     // Non-dumpable until execve: no ptrace, no /proc/<pid>/mem or exe from the container
     // (CVE-2019-5736 reached the host binary through /proc/<init>/exe).
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "init")?;
@@ -92,14 +85,10 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     }
     rootfs::protect(spec, cfg.rootfs)?;
     let state = run_create_hooks(spec, ch)?;
-    let fifo = open(cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx("open exec fifo", cfg.fifo.display())?;
-    let host_proc = open(
-        "/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open", "/proc")?;
+    let fifo =
+        open(cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ctx("open exec fifo", cfg.fifo.display())?;
+    let host_proc =
+        open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open", "/proc")?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     become_user(process, plan)?;
@@ -107,12 +96,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     let args = process.args().as_deref().unwrap_or_default();
     let program = exec_path::find(&args[0], &container_env(cfg, process))?;
     keep_only_stdio_and_preserved(cfg.preserve_fds)?;
-    Ok(Launch {
-        fifo,
-        host_proc,
-        program,
-        state,
-    })
+    Ok(Launch { fifo, host_proc, program, state })
 }
 
 fn launch_process(cfg: &InitConfig, launch: Launch) -> Result<Infallible> {
@@ -124,11 +108,7 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Result<Infallible> {
     nix::unistd::write(&fifo, b"0").ctx("write", "exec fifo")?;
     drop(fifo);
     // Seccomp is loaded here, last before execve (its own issue).
-    let process = cfg
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+    let process = cfg.spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     let args = process.args().as_deref().unwrap_or_default();
     let argv = cstrings(args)?;
     let envp = cstrings(&container_env(cfg, process))?;
@@ -138,10 +118,7 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Result<Infallible> {
     Err(match errno {
         nix::errno::Errno::ENOENT => Error::ExecNoSuchFile(args[0].clone()),
         nix::errno::Errno::EACCES => Error::ExecPermission(args[0].clone()),
-        e => Error::Init {
-            code: 126,
-            msg: format!("exec {:?}: {e}", args[0]),
-        },
+        e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", args[0]) },
     })
 }
 
@@ -154,24 +131,17 @@ fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     // Become the namespace's root so the rest of setup runs with its full capabilities.
-    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-        .ctx("setgid", "0 in the user namespace")?;
-    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .ctx("setuid", "0 in the user namespace")
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx("setgid", "0 in the user namespace")?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx("setuid", "0 in the user namespace")
 }
 
 /// A session keyring of the container's own, so it cannot read the host's keys.
 fn join_session_keyring(id: &str) -> Result<()> {
-    let name = CString::new(format!("_ses.{id}"))
-        .map_err(|_| Error::InvalidId(id.into(), "it contains NUL"))?;
+    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::InvalidId(id.into(), "it contains NUL"))?;
     match crate::sys::join_session_keyring(&name) {
         // Kernels without keys, or user namespaces where the keyring quota is exhausted.
         Ok(()) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
-        Err(e) => Err(Error::sys(
-            "join session keyring",
-            name.to_string_lossy(),
-            e,
-        )),
+        Err(e) => Err(Error::sys("join session keyring", name.to_string_lossy(), e)),
     }
 }
 
@@ -180,8 +150,7 @@ fn set_names(spec: &Spec) -> Result<()> {
         sethostname(h).ctx("sethostname", h)?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        let c =
-            CString::new(d).map_err(|_| Error::InvalidConfig("domainname contains NUL".into()))?;
+        let c = CString::new(d).map_err(|_| Error::InvalidConfig("domainname contains NUL".into()))?;
         crate::sys::setdomainname(&c).ctx("setdomainname", d)?;
     }
     Ok(())
@@ -189,9 +158,7 @@ fn set_names(spec: &Spec) -> Result<()> {
 
 fn set_oom_score_adj(process: &Process) -> Result<()> {
     match process.oom_score_adj() {
-        Some(v) => {
-            std::fs::write("/proc/self/oom_score_adj", v.to_string()).ctx("write oom_score_adj", v)
-        }
+        Some(v) => std::fs::write("/proc/self/oom_score_adj", v.to_string()).ctx("write oom_score_adj", v),
         None => Ok(()),
     }
 }
@@ -202,19 +169,12 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
     let Some(h) = spec.hooks().as_ref() else {
         return Ok(None);
     };
-    let points = [
-        HookPoint::Prestart,
-        HookPoint::CreateRuntime,
-        HookPoint::CreateContainer,
-        HookPoint::StartContainer,
-    ];
+    let points = [HookPoint::Prestart, HookPoint::CreateRuntime, HookPoint::CreateContainer, HookPoint::StartContainer];
     if points.iter().all(|p| p.of(h).is_empty()) {
         return Ok(None);
     }
     ch.send(&Message::RunHooks)?;
-    let Message::HooksDone { state } =
-        ch.expect("hooks done", |m| matches!(m, Message::HooksDone { .. }))?
-    else {
+    let Message::HooksDone { state } = ch.expect("hooks done", |m| matches!(m, Message::HooksDone { .. }))? else {
         unreachable!("expect checked the variant")
     };
     hooks::run(HookPoint::CreateContainer, Some(h), &state)?;
@@ -222,10 +182,7 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
 }
 
 fn become_user(process: &Process, plan: &Plan) -> Result<()> {
-    let caps = process
-        .capabilities()
-        .clone()
-        .unwrap_or_else(no_capabilities);
+    let caps = process.capabilities().clone().unwrap_or_else(no_capabilities);
     capabilities::drop_bounding(&caps)?;
     let may_setgroups = !plan.in_userns() || setgroups_allowed();
     credentials::switch_user(process.user(), may_setgroups)?;
@@ -242,9 +199,7 @@ fn no_capabilities() -> LinuxCapabilities {
 }
 
 fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "allow")
-        .unwrap_or(true)
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true)
 }
 
 /// The cwd must be inside the new root: a cwd inherited through a leaked fd (CVE-2024-21626)
@@ -253,9 +208,7 @@ fn enter_cwd(cwd: &Path) -> Result<()> {
     chdir(cwd).ctx("chdir to process.cwd", cwd.display())?;
     match getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(Error::PathEscape {
-            path: cwd.display().to_string(),
-        }),
+        _ => Err(Error::PathEscape { path: cwd.display().to_string() }),
     }
 }
 
@@ -270,29 +223,20 @@ fn keep_only_stdio_and_preserved(preserve: u32) -> Result<()> {
     for fd in 3..3 + preserve as i32 {
         crate::sys::clear_cloexec(fd).ctx("keep preserved fd", fd)?;
     }
-    crate::sys::cloexec_from(3 + preserve)
-        .ctx("mark close-on-exec", format!("fds from {}", 3 + preserve))
+    crate::sys::cloexec_from(3 + preserve).ctx("mark close-on-exec", format!("fds from {}", 3 + preserve))
 }
 
 /// Blocks until `start` opens the FIFO for reading. The FIFO's path is outside the new root,
 /// so it is reopened through the O_PATH fd and the host /proc kept from before pivot_root.
 fn wait_for_start(launch: &Launch) -> Result<OwnedFd> {
     let rel = format!("self/fd/{}", launch.fifo.as_raw_fd());
-    openat(
-        launch.host_proc.as_fd(),
-        rel.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open exec fifo", "for writing")
+    openat(launch.host_proc.as_fd(), rel.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx("open exec fifo", "for writing")
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>> {
     items
         .iter()
-        .map(|s| {
-            CString::new(s.as_bytes())
-                .map_err(|_| Error::InvalidConfig(format!("{s:?} contains a NUL byte")))
-        })
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::InvalidConfig(format!("{s:?} contains a NUL byte"))))
         .collect()
 }

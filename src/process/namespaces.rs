@@ -50,11 +50,7 @@ pub fn plan(spec: &Spec) -> Plan {
         time_offsets: Vec::new(),
     };
     let linux = spec.linux().as_ref();
-    for ns in linux
-        .and_then(|l| l.namespaces().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
         let f = flag(ns.typ());
         match (ns.typ(), ns.path().clone()) {
             (T::User, Some(p)) => plan.join_user = Some(p),
@@ -69,16 +65,8 @@ pub fn plan(spec: &Spec) -> Plan {
             (_, None) => plan.clone_flags |= f,
         }
     }
-    for (clock, off) in linux
-        .and_then(|l| l.time_offsets().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        plan.time_offsets.push((
-            clock.clone(),
-            off.secs().unwrap_or(0),
-            off.nanosecs().unwrap_or(0),
-        ));
+    for (clock, off) in linux.and_then(|l| l.time_offsets().as_ref()).into_iter().flatten() {
+        plan.time_offsets.push((clock.clone(), off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
     plan
 }
@@ -109,11 +97,7 @@ impl ParentNamespaces {
         let mut saved = Vec::new();
         let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
         let save = |f: CloneFlags, saved: &mut Vec<(CloneFlags, File)>| -> Result<()> {
-            let name = if f == time {
-                "/proc/self/ns/time_for_children"
-            } else {
-                "/proc/self/ns/pid_for_children"
-            };
+            let name = if f == time { "/proc/self/ns/time_for_children" } else { "/proc/self/ns/pid_for_children" };
             saved.push((f, File::open(name).map_err(|e| Error::io("open", name, e))?));
             Ok(())
         };
@@ -142,10 +126,6 @@ fn write_time_offsets(offsets: &[(String, i64, u32)]) -> Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
-    let text: String = offsets
-        .iter()
-        .map(|(clock, s, ns)| format!("{clock} {s} {ns}\n"))
-        .collect();
-    std::fs::write("/proc/self/timens_offsets", text)
-        .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))
+    let text: String = offsets.iter().map(|(clock, s, ns)| format!("{clock} {s} {ns}\n")).collect();
+    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))
 }

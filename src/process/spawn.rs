@@ -53,9 +53,7 @@ pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
         }
     };
     drop(child_end);
-    let result = saved
-        .restore()
-        .and_then(|()| handshake(cfg, &plan, &parent_end, pid, run_hooks));
+    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, run_hooks));
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -64,13 +62,7 @@ pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
     Ok(pid)
 }
 
-fn handshake(
-    cfg: &InitConfig,
-    plan: &Plan,
-    ch: &Channel,
-    pid: Pid,
-    run_hooks: &mut HookRunner,
-) -> Result<()> {
+fn handshake(cfg: &InitConfig, plan: &Plan, ch: &Channel, pid: Pid, run_hooks: &mut HookRunner) -> Result<()> {
     if plan.new_user {
         write_id_maps(cfg.spec, pid)?;
         ch.send(&Message::IdMapsWritten)?;
@@ -83,30 +75,16 @@ fn handshake(
             }
             Some(Message::Ready) => return Ok(()),
             Some(Message::Failed { code, msg }) => return Err(Error::Init { code, msg }),
-            Some(other) => {
-                return Err(Error::Init {
-                    code: 125,
-                    msg: format!("sync channel: unexpected {other:?}"),
-                })
-            }
-            None => {
-                return Err(Error::Init {
-                    code: 125,
-                    msg: "container init exited before it was ready".into(),
-                })
-            }
+            Some(other) => return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") }),
+            None => return Err(Error::Init { code: 125, msg: "container init exited before it was ready".into() }),
         }
     }
 }
 
 fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let uid = linux
-        .and_then(|l| l.uid_mappings().as_deref())
-        .unwrap_or_default();
-    let gid = linux
-        .and_then(|l| l.gid_mappings().as_deref())
-        .unwrap_or_default();
+    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
+    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
     write_map(pid, "uid_map", uid)?;
     write_map(pid, "gid_map", gid)
 }
@@ -115,11 +93,7 @@ fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     if maps.is_empty() {
         return Ok(());
     }
-    let text: String = maps
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
+    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
     let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, &text)
-        .map_err(|e| Error::io("write id mapping", format!("{file} {:?}", text.trim()), e))
+    std::fs::write(&path, &text).map_err(|e| Error::io("write id mapping", format!("{file} {:?}", text.trim()), e))
 }

@@ -28,22 +28,14 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx("socketpair", "sync channel")?;
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .ctx("socketpair", "sync channel")?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
 impl Channel {
     pub fn send(&self, msg: &Message) -> Result<()> {
-        let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init {
-            code: 125,
-            msg: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init { code: 125, msg: e.to_string() })?;
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).ctx("send", "sync channel")?;
         Ok(())
     }
@@ -62,10 +54,7 @@ impl Channel {
         }
         serde_json::from_slice(&buf[..n])
             .map(Some)
-            .map_err(|e| Error::Init {
-                code: 125,
-                msg: format!("sync channel: {e}"),
-            })
+            .map_err(|e| Error::Init { code: 125, msg: format!("sync channel: {e}") })
     }
 
     /// Waits for exactly `expected`; a failure report becomes the error it describes.
@@ -73,14 +62,8 @@ impl Channel {
         match self.recv()? {
             Some(Message::Failed { code, msg }) => Err(Error::Init { code, msg }),
             Some(m) if check(&m) => Ok(m),
-            Some(m) => Err(Error::Init {
-                code: 125,
-                msg: format!("sync channel: expected {what}, got {m:?}"),
-            }),
-            None => Err(Error::Init {
-                code: 125,
-                msg: format!("container init exited before {what}"),
-            }),
+            Some(m) => Err(Error::Init { code: 125, msg: format!("sync channel: expected {what}, got {m:?}") }),
+            None => Err(Error::Init { code: 125, msg: format!("container init exited before {what}") }),
         }
     }
 }

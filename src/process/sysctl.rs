@@ -8,8 +8,7 @@ use crate::error::{Error, Result};
 pub fn apply(sysctls: &HashMap<String, String>) -> Result<()> {
     for (key, value) in sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| Error::io("write sysctl", format!("{key}={value}"), e))?;
+        std::fs::write(&path, value).map_err(|e| Error::io("write sysctl", format!("{key}={value}"), e))?;
     }
     Ok(())
 }

@@ -12,44 +12,20 @@ use super::options::{self, MountOptions};
 use super::path::Root;
 use crate::error::{Error, Result, SysContext};
 
-pub fn mount_cgroupfs(
-    root: &Root,
-    dest: &Path,
-    opts: &MountOptions,
-    ctx: &MountContext,
-) -> Result<()> {
+pub fn mount_cgroupfs(root: &Root, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
     let fs_flags = opts.flags
-        & (MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV
-            | MsFlags::MS_NOEXEC
-            | MsFlags::MS_RELATIME
-            | MsFlags::MS_RDONLY);
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY);
     if let [only] = ctx.hierarchies {
         if only.unified {
-            return mount_one(
-                root,
-                dest,
-                &ctx.cgroup_paths[0],
-                "cgroup2",
-                None,
-                fs_flags,
-                ctx,
-            );
+            return mount_one(root, dest, &ctx.cgroup_paths[0], "cgroup2", None, fs_flags, ctx);
         }
     }
-    let tmpfs = MountOptions {
-        flags: fs_flags - MsFlags::MS_RDONLY,
-        data: vec!["mode=755".into()],
-        ..Default::default()
-    };
+    let tmpfs =
+        MountOptions { flags: fs_flags - MsFlags::MS_RDONLY, data: vec!["mode=755".into()], ..Default::default() };
     let target = root.mkdir_all(dest)?;
     fs_mount("tmpfs", &target, "tmpfs", &tmpfs, root.display(dest))?;
     for (h, path) in ctx.hierarchies.iter().zip(ctx.cgroup_paths) {
-        let name = h
-            .mountpoint
-            .file_name()
-            .map(|n| n.to_owned())
-            .unwrap_or_else(|| "unified".into());
+        let name = h.mountpoint.file_name().map(|n| n.to_owned()).unwrap_or_else(|| "unified".into());
         let sub = dest.join(&name);
         if h.unified {
             mount_one(root, &sub, path, "cgroup2", None, fs_flags, ctx)?;
@@ -62,14 +38,8 @@ pub fn mount_cgroupfs(
     if fs_flags.contains(MsFlags::MS_RDONLY) {
         let tmpfs_root = root.resolve(dest).ctx("open", root.display(dest))?;
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs.flags;
-        nix::mount::mount(
-            None::<&str>,
-            super::path::fd_path(&tmpfs_root).as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .ctx("remount read-only", root.display(dest))?;
+        nix::mount::mount(None::<&str>, super::path::fd_path(&tmpfs_root).as_str(), None::<&str>, flags, None::<&str>)
+            .ctx("remount read-only", root.display(dest))?;
     }
     Ok(())
 }
@@ -85,11 +55,8 @@ fn mount_one(
 ) -> Result<()> {
     if ctx.new_cgroupns {
         let target = root.mkdir_all(dest)?;
-        let opts = MountOptions {
-            flags,
-            data: data.map(|d| vec![d.to_string()]).unwrap_or_default(),
-            ..Default::default()
-        };
+        let opts =
+            MountOptions { flags, data: data.map(|d| vec![d.to_string()]).unwrap_or_default(), ..Default::default() };
         return fs_mount(fstype, &target, fstype, &opts, root.display(dest));
     }
     bind(root, host_path, dest, &options::parse(&["bind".into()]))?;

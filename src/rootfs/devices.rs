@@ -27,25 +27,18 @@ pub struct Device {
 }
 
 pub fn default_devices() -> Vec<Device> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .into_iter()
-    .map(|(name, major, minor)| Device {
-        path: Path::new("/dev").join(name),
-        kind: SFlag::S_IFCHR,
-        major,
-        minor,
-        mode: 0o666,
-        uid: 0,
-        gid: 0,
-    })
-    .collect()
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .into_iter()
+        .map(|(name, major, minor)| Device {
+            path: Path::new("/dev").join(name),
+            kind: SFlag::S_IFCHR,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
 }
 
 pub fn from_config(d: &LinuxDevice) -> Result<Device> {
@@ -61,10 +54,7 @@ pub fn from_config(d: &LinuxDevice) -> Result<Device> {
         }
     };
     if !d.path().is_absolute() {
-        return Err(Error::InvalidConfig(format!(
-            "device path {:?} is not absolute",
-            d.path()
-        )));
+        return Err(Error::InvalidConfig(format!("device path {:?} is not absolute", d.path())));
     }
     Ok(Device {
         path: d.path().clone(),
@@ -79,17 +69,10 @@ pub fn from_config(d: &LinuxDevice) -> Result<Device> {
 
 pub fn create(root: &Root, dev: &Device, in_userns: bool) -> Result<()> {
     if in_userns {
-        return bind(
-            root,
-            &dev.path,
-            &dev.path,
-            &options::parse(&["bind".into()]),
-        );
+        return bind(root, &dev.path, &dev.path, &options::parse(&["bind".into()]));
     }
     let rel = &dev.path;
-    let name = rel
-        .file_name()
-        .ok_or_else(|| Error::InvalidConfig(format!("device path {rel:?} has no name")))?;
+    let name = rel.file_name().ok_or_else(|| Error::InvalidConfig(format!("device path {rel:?} has no name")))?;
     let parent = root.mkdir_all(rel.parent().unwrap_or(Path::new("/")))?;
     let dirfd = root
         .resolve_with(
@@ -104,8 +87,7 @@ pub fn create(root: &Root, dev: &Device, in_userns: bool) -> Result<()> {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // Replace whatever the image shipped at that name with the node the config asks for.
-            unlinkat(dirfd.as_fd(), name, UnlinkatFlags::NoRemoveDir)
-                .ctx("remove", root.display(rel))?;
+            unlinkat(dirfd.as_fd(), name, UnlinkatFlags::NoRemoveDir).ctx("remove", root.display(rel))?;
             mknodat(dirfd.as_fd(), name, dev.kind, mode, devno).ctx("mknod", root.display(rel))?;
         }
         Err(e) => return Err(Error::sys("mknod", root.display(rel), e)),
@@ -135,17 +117,13 @@ pub fn create_symlinks(root: &Root, has_devpts: bool) -> Result<()> {
         links.push(("pts/ptmx", "ptmx"));
     }
     let dev = root
-        .resolve_with(
-            Path::new("/dev"),
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
-        )
+        .resolve_with(Path::new("/dev"), nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY)
         .ctx("open", "/dev")?;
     for (target, name) in links {
         match nix::unistd::symlinkat(target, dev.as_fd(), name) {
             Ok(()) => {}
             Err(Errno::EEXIST) if name == "ptmx" => {
-                unlinkat(dev.as_fd(), name, UnlinkatFlags::NoRemoveDir)
-                    .ctx("remove", "/dev/ptmx")?;
+                unlinkat(dev.as_fd(), name, UnlinkatFlags::NoRemoveDir).ctx("remove", "/dev/ptmx")?;
                 nix::unistd::symlinkat(target, dev.as_fd(), name).ctx("symlink", "/dev/ptmx")?;
             }
             Err(Errno::EEXIST) => {}

@@ -23,20 +23,13 @@ use crate::error::{Error, Result, SysContext};
 /// Everything up to (not including) pivot_root.
 pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
     let propagation = root_propagation(spec)?;
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .ctx("set propagation of", "/")?;
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>).ctx("set propagation of", "/")?;
     if propagation.contains(MsFlags::MS_SHARED) {
         make_parent_private(rootfs)?;
     }
     // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx("bind rootfs onto itself", rootfs.display())?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx("bind rootfs onto itself", rootfs.display())?;
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for m in mounts {
@@ -44,21 +37,13 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
     }
     let linux = spec.linux().as_ref();
     let dev_is_bound = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "bind" || o == "rbind")
+        m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
     });
     let mut devs = Vec::new();
     if !dev_is_bound {
         devs = devices::default_devices();
     }
-    for d in linux
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
         let dev = devices::from_config(d)?;
         devs.retain(|x| x.path != dev.path);
         devs.push(dev);
@@ -67,9 +52,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
         devices::create(&root, dev, ctx.in_userns)?;
     }
     if !dev_is_bound {
-        let has_devpts = mounts
-            .iter()
-            .any(|m| m.destination() == Path::new("/dev/pts"));
+        let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
     }
     Ok(())
@@ -80,18 +63,10 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
 pub fn protect(spec: &Spec, rootfs: &Path) -> Result<()> {
     let root = Root::open(rootfs)?;
     let linux = spec.linux().as_ref();
-    for p in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
         protect::mask(&root, p)?;
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         protect::make_readonly(&root, p)?;
     }
     Ok(())
@@ -104,12 +79,7 @@ pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool) -> Result<()> {
     } else {
         pivot::pivot(rootfs)?;
     }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let slash = nix::fcntl::open(
             "/",
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -118,44 +88,25 @@ pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool) -> Result<()> {
         .ctx("open", "/")?;
         mounts::remount_bind(&slash, MsFlags::MS_RDONLY, "/")?;
     }
-    if spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_ref())
-        .is_some()
-    {
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            root_propagation(spec)?,
-            None::<&str>,
-        )
-        .ctx("set propagation of", "/")?;
+    if spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
+        mount(None::<&str>, "/", None::<&str>, root_propagation(spec)?, None::<&str>).ctx("set propagation of", "/")?;
     }
     Ok(())
 }
 
 fn root_propagation(spec: &Spec) -> Result<MsFlags> {
-    let wanted = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .unwrap_or("rslave");
+    let wanted = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("rslave");
     let opts = options::parse(&[wanted.to_string()]);
     match opts.propagation.as_slice() {
         [flag] if opts.data.is_empty() => Ok(*flag),
-        _ => Err(Error::InvalidConfig(format!(
-            "rootfsPropagation {wanted:?} is not a propagation mode"
-        ))),
+        _ => Err(Error::InvalidConfig(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
     }
 }
 
 /// pivot_root refuses a new root whose parent mount is shared; with rootfsPropagation=shared
 /// the parent of the rootfs is made private first (only that one mount, not the tree).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let mountinfo =
-        std::fs::read_to_string("/proc/self/mountinfo").ctx("read", "/proc/self/mountinfo")?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ctx("read", "/proc/self/mountinfo")?;
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let mountpoint = mountinfo
         .lines()
@@ -163,12 +114,5 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         .filter(|mp| parent.starts_with(mp))
         .max_by_key(|mp| mp.len())
         .unwrap_or("/");
-    mount(
-        None::<&str>,
-        mountpoint,
-        None::<&str>,
-        MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .ctx("make private", mountpoint)
+    mount(None::<&str>, mountpoint, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx("make private", mountpoint)
 }

@@ -36,41 +36,22 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext) -> Result<()> {
     match fstype {
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroupfs(root, dest, &opts, ctx),
         _ => {
-            let source = m
-                .source()
-                .as_ref()
-                .map(|s| s.display().to_string())
-                .unwrap_or_else(|| fstype.to_string());
+            let source = m.source().as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| fstype.to_string());
             let target = root.mkdir_all(dest)?;
             match fs_mount(&source, &target, fstype, &opts, root.display(dest)) {
-                Err(Error::Mount {
-                    errno: Errno::EPERM,
-                    ..
-                }) if ctx.in_userns && fstype == "sysfs" => bind(
+                Err(Error::Mount { errno: Errno::EPERM, .. }) if ctx.in_userns && fstype == "sysfs" => bind(
                     root,
                     Path::new("/sys"),
                     dest,
-                    &options::parse(&[
-                        "rbind".into(),
-                        "nosuid".into(),
-                        "noexec".into(),
-                        "nodev".into(),
-                    ]),
+                    &options::parse(&["rbind".into(), "nosuid".into(), "noexec".into(), "nodev".into()]),
                 ),
-                Err(Error::Mount {
-                    errno: Errno::EPERM,
-                    ..
-                }) if ctx.in_userns && fstype == "mqueue" => bind(
-                    root,
-                    Path::new("/dev/mqueue"),
-                    dest,
-                    &options::parse(&["bind".into()]),
-                ),
+                Err(Error::Mount { errno: Errno::EPERM, .. }) if ctx.in_userns && fstype == "mqueue" => {
+                    bind(root, Path::new("/dev/mqueue"), dest, &options::parse(&["bind".into()]))
+                }
                 // A gid= the user namespace does not map makes devpts refuse with EINVAL.
-                Err(Error::Mount {
-                    errno: Errno::EINVAL,
-                    ..
-                }) if fstype == "devpts" && opts.data.iter().any(|d| d.starts_with("gid=")) => {
+                Err(Error::Mount { errno: Errno::EINVAL, .. })
+                    if fstype == "devpts" && opts.data.iter().any(|d| d.starts_with("gid=")) =>
+                {
                     let mut opts = opts;
                     opts.data.retain(|d| !d.starts_with("gid="));
                     fs_mount(&source, &target, fstype, &opts, root.display(dest))?;
@@ -84,63 +65,28 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext) -> Result<()> {
 }
 
 fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
-    let source = m.source().as_ref().ok_or_else(|| {
-        Error::InvalidConfig(format!("bind mount on {:?} has no source", m.destination()))
-    })?;
-    Ok(if source.is_absolute() {
-        source.clone()
-    } else {
-        bundle.join(source)
-    })
+    let source = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidConfig(format!("bind mount on {:?} has no source", m.destination())))?;
+    Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
 }
 
 /// A fresh filesystem mount on the already-resolved `target`.
-pub fn fs_mount(
-    source: &str,
-    target: &OwnedFd,
-    fstype: &str,
-    opts: &MountOptions,
-    shown: String,
-) -> Result<()> {
+pub fn fs_mount(source: &str, target: &OwnedFd, fstype: &str, opts: &MountOptions, shown: String) -> Result<()> {
     let flags = opts.flags - MsFlags::MS_REMOUNT;
-    mount(
-        Some(source),
-        fd_path(target).as_str(),
-        Some(fstype),
-        flags,
-        opts.data_string().as_deref(),
-    )
-    .map_err(|errno| Error::Mount {
-        what: source.into(),
-        target: shown,
-        fstype: fstype.into(),
-        errno,
-    })
+    mount(Some(source), fd_path(target).as_str(), Some(fstype), flags, opts.data_string().as_deref())
+        .map_err(|errno| Error::Mount { what: source.into(), target: shown, fstype: fstype.into(), errno })
 }
 
 /// Bind-mounts a host path onto `dest` inside the root, then applies the remaining flags with
 /// a remount (the kernel ignores them on the bind call itself).
 pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let meta = std::fs::metadata(source)
-        .map_err(|e| Error::io("bind mount source", source.display(), e))?;
-    let target = if meta.is_dir() {
-        root.mkdir_all(dest)?
-    } else {
-        root.create_file(dest)?
-    };
+    let meta = std::fs::metadata(source).map_err(|e| Error::io("bind mount source", source.display(), e))?;
+    let target = if meta.is_dir() { root.mkdir_all(dest)? } else { root.create_file(dest)? };
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(
-        Some(source),
-        fd_path(&target).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
-    .map_err(|errno| Error::Mount {
-        what: source.display().to_string(),
-        target: root.display(dest),
-        fstype: "bind".into(),
-        errno,
+    mount(Some(source), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>).map_err(|errno| {
+        Error::Mount { what: source.display().to_string(), target: root.display(dest), fstype: "bind".into(), errno }
     })?;
     if !opts.remount_flags().is_empty() {
         let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
@@ -153,17 +99,13 @@ pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Res
 /// noexec, atime in a user namespace) must be repeated or the remount fails with EPERM.
 pub fn remount_bind(target: &OwnedFd, flags: MsFlags, shown: &str) -> Result<()> {
     let path = fd_path(target);
-    let locked = statvfs(path.as_str())
-        .map(|s| locked_flags(s.flags()))
-        .unwrap_or(MsFlags::empty());
+    let locked = statvfs(path.as_str()).map(|s| locked_flags(s.flags())).unwrap_or(MsFlags::empty());
     let all = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked;
-    mount(None::<&str>, path.as_str(), None::<&str>, all, None::<&str>).map_err(|errno| {
-        Error::Mount {
-            what: "remount".into(),
-            target: shown.into(),
-            fstype: "bind".into(),
-            errno,
-        }
+    mount(None::<&str>, path.as_str(), None::<&str>, all, None::<&str>).map_err(|errno| Error::Mount {
+        what: "remount".into(),
+        target: shown.into(),
+        fstype: "bind".into(),
+        errno,
     })
 }
 
@@ -176,10 +118,7 @@ fn locked_flags(f: FsFlags) -> MsFlags {
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ];
-    pairs
-        .iter()
-        .filter(|(st, _)| f.contains(*st))
-        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
+    pairs.iter().filter(|(st, _)| f.contains(*st)).fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
 }
 
 /// Propagation changes and recursive attributes, applied to the mount now on `dest`.
@@ -189,21 +128,12 @@ fn finish(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
     }
     let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
     for flag in &opts.propagation {
-        mount(
-            None::<&str>,
-            fd_path(&mounted).as_str(),
-            None::<&str>,
-            *flag,
-            None::<&str>,
-        )
-        .ctx("set propagation of", root.display(dest))?;
+        mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, *flag, None::<&str>)
+            .ctx("set propagation of", root.display(dest))?;
     }
     if opts.rec_set != 0 || opts.rec_clr != 0 {
         let tree = root
-            .resolve_with(
-                dest,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
-            )
+            .resolve_with(dest, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)
             .ctx("open", root.display(dest))?;
         mount_setattr_recursive(&tree, opts.rec_set, opts.rec_clr)
             .ctx("set recursive mount attributes on", root.display(dest))?;

@@ -16,13 +16,7 @@ pub struct MountOptions {
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions {
-            flags: MsFlags::empty(),
-            propagation: Vec::new(),
-            rec_set: 0,
-            rec_clr: 0,
-            data: Vec::new(),
-        }
+        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), rec_set: 0, rec_clr: 0, data: Vec::new() }
     }
 }
 
@@ -213,13 +207,8 @@ mod tests {
 
     #[test]
     fn flags_propagation_and_data() {
-        let o = parse(&strings(&[
-            "rbind", "ro", "nosuid", "rslave", "size=64k", "mode=755",
-        ]));
-        assert_eq!(
-            o.flags,
-            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
-        );
+        let o = parse(&strings(&["rbind", "ro", "nosuid", "rslave", "size=64k", "mode=755"]));
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data_string().as_deref(), Some("size=64k,mode=755"));
         assert!(o.is_bind());

@@ -24,16 +24,9 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
 
 impl Root {
     pub fn open(path: &Path) -> Result<Root> {
-        let fd = nix::fcntl::open(
-            path,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx("open rootfs", path.display())?;
-        Ok(Root {
-            fd,
-            path: path.to_path_buf(),
-        })
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx("open rootfs", path.display())?;
+        Ok(Root { fd, path: path.to_path_buf() })
     }
 
     /// Opens `rel` (absolute or not, it is taken inside the root) as an O_PATH fd.
@@ -59,9 +52,7 @@ impl Root {
         const MAX_LINKS: u32 = 40;
         let rel = relative(rel);
         let mut done = PathBuf::new();
-        let mut parent = self
-            .resolve(Path::new("."))
-            .ctx("open", self.path.display())?;
+        let mut parent = self.resolve(Path::new(".")).ctx("open", self.path.display())?;
         for comp in rel.components() {
             let Component::Normal(name) = comp else {
                 continue;
@@ -78,11 +69,9 @@ impl Root {
                     }
                     match self.resolve_with(&done, dir_flags) {
                         Err(Errno::ENOENT) if depth < MAX_LINKS => {
-                            let target = readlinkat(parent.as_fd(), name)
-                                .ctx("readlink", self.display(&done))?;
+                            let target = readlinkat(parent.as_fd(), name).ctx("readlink", self.display(&done))?;
                             self.mkdir_all_following(&here.join(target), depth + 1)?;
-                            self.resolve_with(&done, dir_flags)
-                                .ctx("open", self.display(&done))?
+                            self.resolve_with(&done, dir_flags).ctx("open", self.display(&done))?
                         }
                         other => other.ctx("open", self.display(&done))?,
                     }
@@ -97,12 +86,9 @@ impl Root {
     /// Creates `rel` as an empty file if it does not exist (a bind-mount target for a file).
     pub fn create_file(&self, rel: &Path) -> Result<OwnedFd> {
         let rel = relative(rel);
-        let name = rel.file_name().ok_or_else(|| Error::PathEscape {
-            path: rel.display().to_string(),
-        })?;
+        let name = rel.file_name().ok_or_else(|| Error::PathEscape { path: rel.display().to_string() })?;
         let parent = self.mkdir_all(rel.parent().unwrap_or(Path::new("")))?;
-        let flags =
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
         match openat(parent.as_fd(), name, flags, Mode::from_bits_truncate(0o644)) {
             Ok(_) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(Error::sys("create", self.display(&rel), e)),
@@ -118,10 +104,7 @@ impl Root {
 
 /// "/a/b" -> "a/b"; "" -> ".".
 fn relative(p: &Path) -> PathBuf {
-    let rel: PathBuf = p
-        .components()
-        .filter(|c| !matches!(c, Component::RootDir))
-        .collect();
+    let rel: PathBuf = p.components().filter(|c| !matches!(c, Component::RootDir)).collect();
     if rel.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {

@@ -15,25 +15,11 @@ pub fn mask(root: &Root, path: &str) -> Result<()> {
     let Some(target) = resolve_existing(root, path)? else {
         return Ok(());
     };
-    let is_dir = fstat(&target)
-        .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .ctx("stat", path)?;
+    let is_dir = fstat(&target).map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR).ctx("stat", path)?;
     let result = if is_dir {
-        mount(
-            Some("tmpfs"),
-            fd_path(&target).as_str(),
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
+        mount(Some("tmpfs"), fd_path(&target).as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
     } else {
-        mount(
-            Some("/dev/null"),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
+        mount(Some("/dev/null"), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
     };
     result.map_err(|errno| Error::Mount {
         what: "mask".into(),
@@ -54,12 +40,7 @@ pub fn make_readonly(root: &Root, path: &str) -> Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|errno| Error::Mount {
-        what: path.into(),
-        target: path.into(),
-        fstype: "bind".into(),
-        errno,
-    })?;
+    .map_err(|errno| Error::Mount { what: path.into(), target: path.into(), fstype: "bind".into(), errno })?;
     let mounted = root.resolve(Path::new(path)).ctx("open", path)?;
     remount_bind(&mounted, MsFlags::MS_RDONLY | MsFlags::MS_REC, path)
 }

@@ -18,10 +18,7 @@ fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
 }
 
 fn caps_err(what: &'static str, e: caps::errors::CapsError) -> Error {
-    Error::Capabilities {
-        op: what,
-        reason: e.to_string(),
-    }
+    Error::Capabilities { op: what, reason: e.to_string() }
 }
 
 /// The bounding set is dropped while the process still has CAP_SETPCAP, i.e. before the uid
@@ -30,8 +27,7 @@ pub fn drop_bounding(config: &LinuxCapabilities) -> Result<()> {
     let keep = to_caps(config.bounding());
     let supported = caps::runtime::thread_all_supported();
     for cap in supported.iter().filter(|c| !keep.contains(c)) {
-        caps::drop(None, CapSet::Bounding, *cap)
-            .map_err(|e| caps_err("drop bounding capability", e))?;
+        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| caps_err("drop bounding capability", e))?;
     }
     Ok(())
 }
@@ -42,18 +38,14 @@ pub fn apply(config: &LinuxCapabilities) -> Result<()> {
     let permitted = to_caps(config.permitted());
     let inheritable = to_caps(config.inheritable());
     let effective = to_caps(config.effective());
-    caps::set(None, CapSet::Inheritable, &inheritable)
-        .map_err(|e| caps_err("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| caps_err("set inheritable capabilities", e))?;
     // Effective must stay a subset of permitted at every step, so it shrinks first.
-    caps::set(None, CapSet::Effective, &effective)
-        .map_err(|e| caps_err("set effective capabilities", e))?;
-    caps::set(None, CapSet::Permitted, &permitted)
-        .map_err(|e| caps_err("set permitted capabilities", e))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(|e| caps_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| caps_err("set permitted capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient capabilities", e))?;
     let ambient: HashSet<Cap> = to_caps(config.ambient());
     for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| caps_err("raise ambient capability", e))?;
+        caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err("raise ambient capability", e))?;
     }
     Ok(())
 }
@@ -65,9 +57,7 @@ mod tests {
 
     #[test]
     fn names_map_to_caps() {
-        let set: Capabilities = [Capability::NetBindService, Capability::SysAdmin]
-            .into_iter()
-            .collect();
+        let set: Capabilities = [Capability::NetBindService, Capability::SysAdmin].into_iter().collect();
         let caps = to_caps(&Some(set));
         assert!(caps.contains(&Cap::CAP_NET_BIND_SERVICE));
         assert!(caps.contains(&Cap::CAP_SYS_ADMIN));

@@ -10,12 +10,7 @@ use crate::error::{Result, SysContext};
 pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
     nix::sys::prctl::set_keepcaps(true).ctx("set", "keepcaps")?;
     if may_setgroups {
-        let groups: Vec<Gid> = user
-            .additional_gids()
-            .iter()
-            .flatten()
-            .map(|g| Gid::from_raw(*g))
-            .collect();
+        let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
         setgroups(&groups).ctx("setgroups", format!("{groups:?}"))?;
     }
     let gid = Gid::from_raw(user.gid());
@@ -27,7 +22,5 @@ pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
 
 /// runc's default when the config has none is 0022.
 pub fn set_umask(user: &User) {
-    umask(Mode::from_bits_truncate(
-        user.umask().unwrap_or(0o022) as libc::mode_t
-    ));
+    umask(Mode::from_bits_truncate(user.umask().unwrap_or(0o022) as libc::mode_t));
 }

@@ -19,14 +19,8 @@ const MASKED_PATHS: [&str; 11] = [
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: [&str; 6] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/sys/fs/cgroup",
-];
+const READONLY_PATHS: [&str; 6] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/sys/fs/cgroup"];
 
 /// `rootless` maps the caller's own uid and gid to root in a new user namespace and leaves out
 /// what an unprivileged user cannot have (a network namespace of its own with sysfs, devpts gid).
@@ -82,22 +76,9 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
 
 fn default_mounts(rootless: bool) -> Value {
     let devpts_options: Vec<&str> = if rootless {
-        vec![
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-        ]
+        vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
     } else {
-        vec![
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "gid=5",
-        ]
+        vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
     };
     let sys = if rootless {
         json!({ "destination": "/sys", "type": "none", "source": "/sys",
@@ -130,10 +111,7 @@ mod tests {
         for rootless in [false, true] {
             let v = default_spec(rootless, 1000, 1000);
             let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
-            assert_eq!(
-                spec.process().as_ref().unwrap().args().as_ref().unwrap()[0],
-                "sh"
-            );
+            assert_eq!(spec.process().as_ref().unwrap().args().as_ref().unwrap()[0], "sh");
         }
     }
 }

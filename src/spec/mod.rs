@@ -21,15 +21,10 @@ pub struct Bundle {
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle)
-        .map_err(|e| Error::io("resolve bundle", bundle.display(), e))?;
+    let dir = std::path::absolute(bundle).map_err(|e| Error::io("resolve bundle", bundle.display(), e))?;
     let path = dir.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig {
-        path: path.clone(),
-        source,
-    })?;
-    let spec: Spec =
-        serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
+    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, spec, rootfs })
 }

@@ -28,24 +28,15 @@ fn check_version(version: &str) -> Result<()> {
     let mut parts = version.split('.');
     let major = parts.next().unwrap_or_default();
     let rest_ok = parts.clone().count() == 2
-        && parts.all(|p| {
-            p.split(['-', '+'])
-                .next()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        });
+        && parts.all(|p| p.split(['-', '+']).next().is_some_and(|n| n.parse::<u32>().is_ok()));
     if major != SUPPORTED_MAJOR || !rest_ok {
-        return Err(invalid(format!(
-            "unsupported ociVersion {version:?}: berth implements 1.x.y"
-        )));
+        return Err(invalid(format!("unsupported ociVersion {version:?}: berth implements 1.x.y")));
     }
     Ok(())
 }
 
 fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| invalid("root is required"))?;
+    let root = spec.root().as_ref().ok_or_else(|| invalid("root is required"))?;
     let rootfs = bundle.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => Ok(rootfs),
@@ -55,25 +46,17 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 }
 
 fn check_process(spec: &Spec) -> Result<()> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process is required"))?;
+    let process = spec.process().as_ref().ok_or_else(|| invalid("process is required"))?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
         _ => return Err(invalid("process.args must name the program to run")),
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid(format!(
-            "process.cwd {:?} is not an absolute path",
-            process.cwd()
-        )));
+        return Err(invalid(format!("process.cwd {:?} is not an absolute path", process.cwd())));
     }
     for var in process.env().iter().flatten() {
         if !var.contains('=') {
-            return Err(invalid(format!(
-                "process.env entry {var:?} is not KEY=VALUE"
-            )));
+            return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
         }
     }
     Ok(())
@@ -83,9 +66,7 @@ fn check_mounts(spec: &Spec) -> Result<()> {
     for mount in spec.mounts().iter().flatten() {
         let dest = mount.destination();
         if !dest.is_absolute() {
-            return Err(invalid(format!(
-                "mount destination {dest:?} is not an absolute path"
-            )));
+            return Err(invalid(format!("mount destination {dest:?} is not an absolute path")));
         }
     }
     Ok(())
@@ -107,14 +88,10 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
     if !has(LinuxNamespaceType::Mount) {
-        return Err(invalid(
-            "a mount namespace is required to set up the rootfs",
-        ));
+        return Err(invalid("a mount namespace is required to set up the rootfs"));
     }
     let maps = linux
-        .map(|l| {
-            l.uid_mappings().iter().flatten().count() + l.gid_mappings().iter().flatten().count()
-        })
+        .map(|l| l.uid_mappings().iter().flatten().count() + l.gid_mappings().iter().flatten().count())
         .unwrap_or(0);
     if maps > 0 && !has(LinuxNamespaceType::User) {
         return Err(invalid("uidMappings/gidMappings need a user namespace"));
@@ -122,23 +99,13 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid("hostname needs a new UTS namespace"));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
-    {
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid("domainname needs a new UTS namespace"));
     }
-    if linux
-        .and_then(|l| l.time_offsets().as_ref())
-        .is_some_and(|o| !o.is_empty())
-        && !has(LinuxNamespaceType::Time)
-    {
+    if linux.and_then(|l| l.time_offsets().as_ref()).is_some_and(|o| !o.is_empty()) && !has(LinuxNamespaceType::Time) {
         return Err(invalid("timeOffsets need a time namespace"));
     }
-    for key in linux
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k)
-    {
+    for key in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
         check_sysctl(key, &has)?;
     }
     Ok(())
@@ -147,14 +114,8 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
 /// Only sysctls that live in a namespace the container owns may be set; anything else would
 /// change the host (runc applies the same rule).
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
-    const IPC: [&str; 6] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-    ];
+    const IPC: [&str; 6] =
+        ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax"];
     let ok = if IPC.contains(&key)
         || key == "kernel.shmmni"
         || key == "kernel.shm_rmid_forced"
@@ -171,9 +132,7 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "sysctl {key:?} is not in a separate kernel namespace of the container"
-        )))
+        Err(invalid(format!("sysctl {key:?} is not in a separate kernel namespace of the container")))
     }
 }
 
