@@ -77,8 +77,16 @@ fn kill_all_signals_every_process() {
     let mut b = Bundle::new("killall");
     b.sh("sleep 300 & sleep 300 & wait");
     assert!(b.run_detached(&[]).status.success());
-    let procs = std::fs::read_to_string(b.cgroup_dir("pids").join("cgroup.procs")).unwrap();
-    assert_eq!(procs.lines().count(), 3, "{procs}");
+    // The shell forks its two sleeps after `run -d` returns: wait for all three.
+    let procs_file = b.cgroup_dir("pids").join("cgroup.procs");
+    let count = || std::fs::read_to_string(&procs_file).unwrap().lines().count();
+    for _ in 0..500 {
+        if count() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(count(), 3);
     assert!(b.cmd(&["kill", "--all", &b.id, "SIGKILL"]).status.success());
     b.wait_status("stopped");
 }
