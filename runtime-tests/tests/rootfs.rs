@@ -31,7 +31,8 @@ fn mounts_have_their_flags() {
         json!({"destination": "/vol", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rprivate"]}),
     );
     mounts.push(json!({"destination": "/rw", "type": "bind", "source": host_dir, "options": ["bind", "rw"]}));
-    b.sh("cat /proc/self/mountinfo; echo ===; cat /vol/file; echo; touch /vol/x 2>/dev/null && echo vol-writable; touch /rw/from-container && echo rw-ok; touch /newfile 2>/dev/null && echo root-writable; stat -c %a /data");
+    mounts.push(json!({"destination": "/rro", "type": "bind", "source": host_dir, "options": ["rbind", "rro", "rnoexec"]}));
+    b.sh("cat /proc/self/mountinfo; echo ===; cat /vol/file; echo; touch /vol/x 2>/dev/null && echo vol-writable; touch /rw/from-container && echo rw-ok; touch /newfile 2>/dev/null && echo root-writable; touch /rro/x 2>/dev/null && echo rro-writable; stat -c %a /data");
     let out = b.run_ok();
     let (mountinfo, rest) = out.split_once("===\n").unwrap();
     let (opts, fstype, sopts) = mount_of(mountinfo, "/data");
@@ -42,6 +43,8 @@ fn mounts_have_their_flags() {
     assert!(sopts.contains("size=1024k"), "{sopts}");
     let (opts, _, _) = mount_of(mountinfo, "/vol");
     assert!(opts.starts_with("ro"), "/vol not read-only: {opts}");
+    let (opts, _, _) = mount_of(mountinfo, "/rro");
+    assert!(opts.starts_with("ro") && opts.contains("noexec"), "/rro lacks recursive ro,noexec: {opts}");
     let (opts, fstype, _) = mount_of(mountinfo, "/proc");
     assert_eq!(fstype, "proc");
     assert!(opts.starts_with("rw"), "{opts}");
