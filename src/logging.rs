@@ -55,9 +55,8 @@ fn emit(level: &str, msg: &str, to_stderr: bool) {
     let sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(mut file) = sink.file.as_ref() {
         let _ = file.write_all(format_line(sink.format, level, msg).as_bytes());
-        // Text logs already on stderr would print twice when --log is unset; with a file the
-        // caller usually still wants the error on its terminal.
     }
+    // Errors and warnings always reach stderr too: engines read the log, people the terminal.
     if to_stderr || sink.file.is_none() {
         let _ = writeln!(std::io::stderr(), "berth: {msg}");
     }

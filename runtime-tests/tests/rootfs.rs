@@ -31,7 +31,9 @@ fn mounts_have_their_flags() {
         json!({"destination": "/vol", "type": "bind", "source": host_dir, "options": ["rbind", "ro", "rprivate"]}),
     );
     mounts.push(json!({"destination": "/rw", "type": "bind", "source": host_dir, "options": ["bind", "rw"]}));
-    mounts.push(json!({"destination": "/rro", "type": "bind", "source": host_dir, "options": ["rbind", "rro", "rnoexec"]}));
+    mounts.push(
+        json!({"destination": "/rro", "type": "bind", "source": host_dir, "options": ["rbind", "rro", "rnoexec"]}),
+    );
     b.sh("cat /proc/self/mountinfo; echo ===; cat /vol/file; echo; touch /vol/x 2>/dev/null && echo vol-writable; touch /rw/from-container && echo rw-ok; touch /newfile 2>/dev/null && echo root-writable; touch /rro/x 2>/dev/null && echo rro-writable; stat -c %a /data");
     let out = b.run_ok();
     let (mountinfo, rest) = out.split_once("===\n").unwrap();

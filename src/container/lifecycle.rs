@@ -198,20 +198,6 @@ fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 
-/// Waits for the init that this process spawned (`run` in the foreground) and returns the exit
-/// code shells use: the status itself, or 128+N for signal N.
-pub fn wait_exit(pid: Pid) -> Result<i32> {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("wait for", format!("container init {pid}"), e)),
-        }
-    }
-}
-
 /// Every container under the root, sorted by id; unreadable entries are skipped.
 pub fn list(root: &Path) -> Result<Vec<Container>> {
     let entries = match std::fs::read_dir(root) {

@@ -8,5 +8,5 @@ mod state;
 
 pub use create::{create, CreateOptions};
 pub use dir::{validate_id, ContainerDir};
-pub use lifecycle::{delete, kill, list, load, parse_signal, start, wait_exit, Container};
+pub use lifecycle::{delete, kill, list, load, parse_signal, start, Container};
 pub use state::{State, Status};

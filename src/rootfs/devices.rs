@@ -73,14 +73,8 @@ pub fn create(root: &Root, dev: &Device, in_userns: bool) -> Result<()> {
     }
     let rel = &dev.path;
     let name = rel.file_name().ok_or_else(|| Error::InvalidConfig(format!("device path {rel:?} has no name")))?;
-    let parent = root.mkdir_all(rel.parent().unwrap_or(Path::new("/")))?;
-    let dirfd = root
-        .resolve_with(
-            rel.parent().unwrap_or(Path::new("/")),
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
-        )
-        .ctx("open", root.display(rel.parent().unwrap_or(Path::new("/"))))?;
-    drop(parent);
+    // An O_PATH directory fd is enough for the *at calls below.
+    let dirfd = root.mkdir_all(rel.parent().unwrap_or(Path::new("/")))?;
     let mode = Mode::from_bits_truncate(dev.mode);
     let devno = makedev(dev.major, dev.minor);
     match mknodat(dirfd.as_fd(), name, dev.kind, mode, devno) {
