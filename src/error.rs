@@ -17,6 +17,12 @@ pub enum Error {
     ContainerNotFound(String),
     #[error("container not running")]
     ContainerNotRunning,
+    #[error("container not paused")]
+    ContainerNotPaused,
+    #[error("cannot exec in a stopped container")]
+    ExecStopped,
+    #[error("cannot exec in a paused container (use --ignore-paused)")]
+    ExecPaused,
     #[error("cannot delete container {id:?} that is not stopped: {status}")]
     NotStopped { id: String, status: String },
     #[error("cannot start container {id:?}: container is {status}, not created")]

@@ -13,6 +13,7 @@ pub mod security;
 pub mod spec;
 mod sys;
 pub mod time;
+pub mod tty;
 
 pub use error::{Error, Result};
 

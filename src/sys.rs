@@ -113,3 +113,49 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit takes an integer and never returns.
     unsafe { libc::_exit(code) }
 }
+
+fn ioctl_int(fd: &impl AsRawFd, request: libc::c_ulong, arg: libc::c_int) -> nix::Result<libc::c_int> {
+    // SAFETY: the pty ioctls used here take an int by value (TIOCSCTTY, TIOCGPTPEER) or a
+    // pointer to an int we own for the call (TIOCSPTLCK, TIOCGPTN via `ioctl_int_out`).
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) })
+}
+
+fn ioctl_int_out(fd: &impl AsRawFd, request: libc::c_ulong, value: &mut libc::c_int) -> nix::Result<()> {
+    // SAFETY: `value` is a live, writable int for the duration of the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, value as *mut libc::c_int) }).map(drop)
+}
+
+/// Unlocks a pty master so its peer can be opened, and returns the pty's number.
+pub fn pty_unlock(master: &OwnedFd) -> nix::Result<u32> {
+    let mut unlock: libc::c_int = 0;
+    ioctl_int_out(master, libc::TIOCSPTLCK as libc::c_ulong, &mut unlock)?;
+    let mut number: libc::c_int = 0;
+    ioctl_int_out(master, libc::TIOCGPTN as libc::c_ulong, &mut number)?;
+    Ok(number as u32)
+}
+
+/// Opens the pty's peer (slave) from the master itself, with no path lookup that a container
+/// could redirect.
+pub fn pty_peer(master: &OwnedFd) -> nix::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let fd = ioctl_int(master, libc::TIOCGPTPEER as libc::c_ulong, flags)?;
+    // SAFETY: the kernel just returned this new fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes `tty` the calling session leader's controlling terminal.
+pub fn set_controlling_tty(tty: &OwnedFd) -> nix::Result<()> {
+    ioctl_int(tty, libc::TIOCSCTTY as libc::c_ulong, 0).map(drop)
+}
+
+pub fn get_winsize(fd: &impl AsRawFd) -> nix::Result<libc::winsize> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: `ws` is a live winsize the kernel fills in.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ as _, &mut ws as *mut libc::winsize) })?;
+    Ok(ws)
+}
+
+pub fn set_winsize(fd: &impl AsRawFd, ws: &libc::winsize) -> nix::Result<()> {
+    // SAFETY: `ws` is a live winsize the kernel only reads.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ as _, ws as *const libc::winsize) }).map(drop)
+}

@@ -2,6 +2,7 @@
 //! controllers plus a cgroup2 mount, where a controller such as hugetlb may sit on the cgroup2
 //! side). Each mounted hierarchy gets the container's directory; the init joins them itself.
 
+mod freezer;
 mod hierarchy;
 
 use std::fs;
@@ -9,6 +10,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use freezer::{freeze, is_frozen, thaw};
 pub use hierarchy::{hierarchies, Hierarchy};
 
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use berth::container::{self, CreateOptions};
+use berth::container::{self, Console, CreateOptions};
 
 use super::{Failure, Global};
 
@@ -35,11 +35,17 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
-    pub fn options(&self) -> CreateOptions {
+    /// `relay`: with no --console-socket, a terminal is relayed by this berth process.
+    pub fn options(&self, relay: bool) -> CreateOptions {
+        let console = match (&self.console_socket, relay) {
+            (Some(path), _) => Console::Socket(path.clone()),
+            (None, true) => Console::Relay,
+            (None, false) => Console::Detached,
+        };
         CreateOptions {
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
-            console_socket: self.console_socket.clone(),
+            console,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
@@ -48,6 +54,6 @@ impl CreateFlags {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    container::create(&g.root, &a.id, &a.opts.options())?;
+    container::create(&g.root, &a.id, &a.opts.options(false))?;
     Ok(0)
 }

@@ -3,8 +3,10 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
+mod pause;
 mod run;
 mod spec;
 mod start;
@@ -79,6 +81,12 @@ pub enum Command {
     Delete(delete::Args),
     /// Create and start a container, and wait for it unless --detach
     Run(run::Args),
+    /// Run a new process inside a running container
+    Exec(exec::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(pause::Args),
     /// List containers
     List(list::Args),
     /// Write a default config.json
@@ -121,6 +129,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         Command::Kill(a) => kill::run(g, a),
         Command::Delete(a) => delete::run(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::Exec(a) => exec::run(g, a),
+        Command::Pause(a) => pause::pause(g, a),
+        Command::Resume(a) => pause::resume(g, a),
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(a),
         Command::Features => {

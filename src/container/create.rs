@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
+use std::os::fd::OwnedFd;
 
 use super::dir::ContainerDir;
 use super::procfs::ProcStat;
@@ -12,28 +14,48 @@ use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::{self, InitConfig};
-use crate::{cgroups, spec};
+use crate::{cgroups, spec, tty};
 
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const CONFIG_COPY: &str = "config.json";
+
+/// Where a terminal's pty master goes.
+#[derive(Default, Clone)]
+pub enum Console {
+    /// No terminal may be allocated (`create` without --console-socket).
+    #[default]
+    Detached,
+    /// The engine's socket (--console-socket).
+    Socket(PathBuf),
+    /// Back to this berth process, which relays the caller's terminal (foreground `run`).
+    Relay,
+}
 
 #[derive(Default)]
 pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
+    pub console: Console,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
 }
 
-pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<State> {
+/// A created container, and with `Console::Relay` the socket its pty master arrives on.
+pub struct Created {
+    pub state: State,
+    pub console: Option<OwnedFd>,
+}
+
+pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     super::dir::validate_id(id)?;
     let bundle = spec::load(&opts.bundle)?;
-    check_terminal(&bundle.spec, opts)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
     let mut cgroup_paths = Vec::new();
-    match create_in(&dir, id, &bundle, opts, &mut cgroup_paths) {
-        Ok(state) => Ok(state),
+    match create_in(&dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_paths) {
+        Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             if let Err(c) = cgroups::destroy(&cgroup_paths) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
@@ -44,17 +66,23 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<State> {
     }
 }
 
-fn check_terminal(spec: &oci_spec::runtime::Spec, opts: &CreateOptions) -> Result<()> {
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    if terminal {
-        return Err(Error::Unsupported(
-            "process.terminal is true, but berth does not allocate terminals yet: set \"terminal\": false".into(),
-        ));
+/// (the end this process keeps, the end the init sends the pty master on).
+pub(super) fn console_channel(terminal: bool, console: &Console) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match (terminal, console) {
+        (false, Console::Socket(_)) => {
+            Err(Error::InvalidConfig("--console-socket was given but process.terminal is false".into()))
+        }
+        (false, _) => Ok((None, None)),
+        (true, Console::Detached) => Err(Error::InvalidConfig(
+            "process.terminal is true: a detached container needs --console-socket to receive its pty".into(),
+        )),
+        (true, Console::Socket(path)) => Ok((None, Some(tty::connect_console_socket(path)?))),
+        (true, Console::Relay) => {
+            let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+                .ctx("socketpair", "terminal relay")?;
+            Ok((Some(a), Some(b)))
+        }
     }
-    if opts.console_socket.is_some() {
-        return Err(Error::InvalidConfig("--console-socket was given but process.terminal is false".into()));
-    }
-    Ok(())
 }
 
 fn create_in(
@@ -62,6 +90,7 @@ fn create_in(
     id: &str,
     bundle: &spec::Bundle,
     opts: &CreateOptions,
+    console: Option<&OwnedFd>,
     cgroup_paths: &mut Vec<PathBuf>,
 ) -> Result<State> {
     let spec = &bundle.spec;
@@ -69,6 +98,9 @@ fn create_in(
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_paths = cgroups::container_paths(&hierarchies, cgroups_path, id)?;
     cgroups::create(cgroup_paths)?;
+    // exec reads the container's process defaults from here, not from a bundle that may change.
+    let saved = dir.path.join(CONFIG_COPY);
+    std::fs::copy(bundle.dir.join("config.json"), &saved).ctx("save config", saved.display())?;
     let fifo = dir.path.join(EXEC_FIFO);
     mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo", fifo.display())?;
     // mkfifo applies the umask; the init opens the FIFO for writing after it has become the
@@ -102,6 +134,7 @@ fn create_in(
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
         extra_env,
+        console,
     };
     let mut run_hooks = |pid: Pid| -> Result<String> {
         let mut creating = state.clone();
@@ -136,7 +169,7 @@ fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
 
 /// Written to a temporary name and renamed: engines poll for the file and must never read a
 /// partial pid.
-fn write_pid_file(path: Option<&Path>, pid: Pid) -> Result<()> {
+pub(super) fn write_pid_file(path: Option<&Path>, pid: Pid) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let path = std::path::absolute(path).map_err(|e| Error::io("resolve pid file", path.display(), e))?;
     let tmp = path.with_extension("berth-tmp");

@@ -33,7 +33,7 @@ impl Container {
             Status::Stopped
         } else if self.dir.join(EXEC_FIFO).exists() {
             Status::Created
-        } else if is_frozen(&self.state.cgroup_paths) {
+        } else if cgroups::is_frozen(&self.state.cgroup_paths) {
             Status::Paused
         } else {
             Status::Running
@@ -53,13 +53,6 @@ impl Container {
         }
         Ok(fd)
     }
-}
-
-fn is_frozen(paths: &[PathBuf]) -> bool {
-    paths.iter().any(|p| {
-        let v1 = std::fs::read_to_string(p.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false);
-        v1 || std::fs::read_to_string(p.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
-    })
 }
 
 /// Reads a container without locking it (`state`, `list`): state.json is replaced atomically.
@@ -149,6 +142,23 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     }
 }
 
+/// Freezes every process of a running container.
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let (_lock, c) = load_locked(root, id)?;
+    if c.status() != Status::Running {
+        return Err(Error::ContainerNotRunning);
+    }
+    cgroups::freeze(&c.state.cgroup_paths)
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let (_lock, c) = load_locked(root, id)?;
+    if c.status() != Status::Paused {
+        return Err(Error::ContainerNotPaused);
+    }
+    cgroups::thaw(&c.state.cgroup_paths)
+}
+
 /// Stopped containers are removed; created ones are killed first (as runc does); running or
 /// paused ones only with `force`. `force` on an unknown id succeeds, as containerd's shim
 /// expects after the container is already gone.
@@ -171,7 +181,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 
 /// Kills every process of the container, waits for the init to be gone, removes the cgroup.
 fn destroy(c: &Container) -> Result<()> {
-    thaw(&c.state.cgroup_paths);
+    // A frozen task cannot act on SIGKILL until thawed.
+    let _ = cgroups::thaw(&c.state.cgroup_paths);
     let init = c.pidfd().ok();
     if let Some(fd) = &init {
         let _ = sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
@@ -183,13 +194,6 @@ fn destroy(c: &Container) -> Result<()> {
         wait_readable(fd, Duration::from_secs(10));
     }
     cgroups::destroy(&c.state.cgroup_paths)
-}
-
-fn thaw(paths: &[PathBuf]) {
-    for p in paths {
-        let _ = std::fs::write(p.join("freezer.state"), "THAWED");
-        let _ = std::fs::write(p.join("cgroup.freeze"), "0");
-    }
 }
 
 fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {

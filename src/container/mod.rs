@@ -2,11 +2,13 @@
 
 mod create;
 mod dir;
+mod exec;
 mod lifecycle;
 pub mod procfs;
 mod state;
 
-pub use create::{create, CreateOptions};
+pub use create::{create, Console, CreateOptions, Created};
 pub use dir::{validate_id, ContainerDir};
-pub use lifecycle::{delete, kill, list, load, parse_signal, start, Container};
+pub use exec::{exec, saved_config, ExecOptions, Execd};
+pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};
 pub use state::{State, Status};

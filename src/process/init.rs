@@ -2,33 +2,34 @@
 //! order, each step one call. Until "ready" its errors travel to the parent over the sync
 //! channel; after it, they go to the container's stderr (the parent has gone).
 
-use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{open, openat, OFlag};
+use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, getcwd, sethostname, setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxCapabilities, Process, Spec};
+use nix::unistd::{fchown, sethostname, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{Process, Spec};
 
-use super::exec_path;
+use super::launch::{self, Program};
 use super::namespaces::{self, Plan};
 use super::spawn::InitConfig;
 use super::sync::{Channel, Message};
 use super::sysctl;
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
+use crate::rootfs::path::{fd_path, Root};
 use crate::rootfs::{self, MountContext};
-use crate::security::{self, capabilities, credentials, rlimits};
+use crate::tty::{self, Pty};
 
 /// What setup hands to the last stage, which runs after `start` releases the init.
 struct Launch {
     fifo: OwnedFd,
     host_proc: OwnedFd,
-    program: PathBuf,
+    program: Program,
     state: Option<String>,
 }
 
@@ -45,7 +46,7 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel) -> ! {
         crate::sys::exit_now(1);
     }
     drop(ch);
-    let Err(e) = launch_process(cfg, launch);
+    let e = launch_process(cfg, launch);
     eprintln!("berth: {e}");
     crate::sys::exit_now(e.run_exit_code());
 }
@@ -79,6 +80,9 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
         cgroup_paths: cfg.cgroup_paths,
     };
     rootfs::prepare(spec, cfg.rootfs, &ctx)?;
+    if let Some(console) = cfg.console {
+        setup_console(cfg.rootfs, process, console)?;
+    }
     set_oom_score_adj(process)?;
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(sysctls)?;
@@ -90,36 +94,57 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     let host_proc =
         open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open", "/proc")?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
-    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    become_user(process, plan)?;
-    enter_cwd(process.cwd())?;
-    let args = process.args().as_deref().unwrap_or_default();
-    let program = exec_path::find(&args[0], &container_env(cfg, process))?;
-    keep_only_stdio_and_preserved(cfg.preserve_fds)?;
+    let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds)?;
     Ok(Launch { fifo, host_proc, program, state })
 }
 
-fn launch_process(cfg: &InitConfig, launch: Launch) -> Result<Infallible> {
-    let fifo = wait_for_start(&launch)?;
+fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
+    let fifo = match wait_for_start(&launch) {
+        Ok(fifo) => fifo,
+        Err(e) => return e,
+    };
     if let Some(state) = &launch.state {
-        hooks::run(HookPoint::StartContainer, cfg.spec.hooks().as_ref(), state)?;
+        if let Err(e) = hooks::run(HookPoint::StartContainer, cfg.spec.hooks().as_ref(), state) {
+            return e;
+        }
     }
     // `start` runs the poststart hooks when this byte arrives: after startContainer's.
-    nix::unistd::write(&fifo, b"0").ctx("write", "exec fifo")?;
+    if let Err(e) = nix::unistd::write(&fifo, b"0") {
+        return Error::sys("write", "exec fifo", e);
+    }
     drop(fifo);
-    // Seccomp is loaded here, last before execve (its own issue).
-    let process = cfg.spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
-    let args = process.args().as_deref().unwrap_or_default();
-    let argv = cstrings(args)?;
-    let envp = cstrings(&container_env(cfg, process))?;
-    let path = CString::new(launch.program.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::InvalidConfig("process.args[0] contains a NUL byte".into()))?;
-    let errno = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-    Err(match errno {
-        nix::errno::Errno::ENOENT => Error::ExecNoSuchFile(args[0].clone()),
-        nix::errno::Errno::EACCES => Error::ExecPermission(args[0].clone()),
-        e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", args[0]) },
-    })
+    drop(launch.host_proc);
+    launch::exec(&launch.program)
+}
+
+/// process.terminal: a pty from the container's devpts, its peer bind-mounted on /dev/console
+/// and made the init's controlling terminal, its master sent to `console`.
+fn setup_console(rootfs: &Path, process: &Process, console: &OwnedFd) -> Result<()> {
+    let root = Root::open(rootfs)?;
+    let ptmx = root.resolve_with(Path::new("/dev/pts/ptmx"), tty::ptmx_flags()).ctx("open", "/dev/pts/ptmx")?;
+    let pty = tty::open_pty(ptmx)?;
+    if let Some(size) = process.console_size() {
+        tty::set_size(&pty, size.height() as u16, size.width() as u16)?;
+    }
+    // Only a pty berth made itself changes owner (never a host file behind the caller's stdio).
+    let user = process.user();
+    fchown(&pty.peer, Some(Uid::from_raw(user.uid())), Some(Gid::from_raw(user.gid()))).ctx("chown", &pty.name)?;
+    bind_console(&root, &pty)?;
+    tty::send_master(console, &pty)?;
+    let Pty { master, peer, .. } = pty;
+    drop(master);
+    tty::make_controlling(&peer)
+}
+
+fn bind_console(root: &Root, pty: &Pty) -> Result<()> {
+    let target = root.create_file(Path::new("/dev/console"))?;
+    mount(Some(fd_path(&pty.peer).as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|errno| Error::Mount {
+            what: pty.name.clone(),
+            target: "/dev/console".into(),
+            fstype: "bind".into(),
+            errno,
+        })
 }
 
 fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
@@ -130,7 +155,11 @@ fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
     } else {
         return Ok(());
     }
-    // Become the namespace's root so the rest of setup runs with its full capabilities.
+    become_namespace_root()
+}
+
+/// Become the user namespace's root so the rest of setup runs with its full capabilities.
+pub fn become_namespace_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx("setgid", "0 in the user namespace")?;
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx("setuid", "0 in the user namespace")
 }
@@ -139,7 +168,7 @@ fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
 fn join_session_keyring(id: &str) -> Result<()> {
     let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::InvalidId(id.into(), "it contains NUL"))?;
     match crate::sys::join_session_keyring(&name) {
-        // Kernels without keys, or user namespaces where the keyring quota is exhausted.
+        // Kernels built without keys.
         Ok(()) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
         Err(e) => Err(Error::sys("join session keyring", name.to_string_lossy(), e)),
     }
@@ -166,9 +195,7 @@ fn set_oom_score_adj(process: &Process) -> Result<()> {
 /// prestart/createRuntime run in the parent (runtime namespace); createContainer runs here, in
 /// the container's mount namespace before pivot_root, as config.md orders them.
 fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
-    let Some(h) = spec.hooks().as_ref() else {
-        return Ok(None);
-    };
+    let Some(h) = spec.hooks().as_ref() else { return Ok(None) };
     let points = [HookPoint::Prestart, HookPoint::CreateRuntime, HookPoint::CreateContainer, HookPoint::StartContainer];
     if points.iter().all(|p| p.of(h).is_empty()) {
         return Ok(None);
@@ -181,62 +208,10 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
     Ok(Some(state))
 }
 
-fn become_user(process: &Process, plan: &Plan) -> Result<()> {
-    let caps = process.capabilities().clone().unwrap_or_else(no_capabilities);
-    capabilities::drop_bounding(&caps)?;
-    let may_setgroups = !plan.in_userns() || setgroups_allowed();
-    credentials::switch_user(process.user(), may_setgroups)?;
-    capabilities::apply(&caps)?;
-    credentials::set_umask(process.user());
-    if process.no_new_privileges().unwrap_or(false) {
-        security::set_no_new_privileges()?;
-    }
-    Ok(())
-}
-
-fn no_capabilities() -> LinuxCapabilities {
-    serde_json::from_str("{}").unwrap_or_default()
-}
-
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true)
-}
-
-/// The cwd must be inside the new root: a cwd inherited through a leaked fd (CVE-2024-21626)
-/// makes getcwd fail, which is refused here.
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    chdir(cwd).ctx("chdir to process.cwd", cwd.display())?;
-    match getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(Error::PathEscape { path: cwd.display().to_string() }),
-    }
-}
-
-fn container_env(cfg: &InitConfig, process: &Process) -> Vec<String> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(cfg.extra_env.iter().cloned());
-    env
-}
-
-/// Every fd above stdio and the preserved ones closes on execve.
-fn keep_only_stdio_and_preserved(preserve: u32) -> Result<()> {
-    for fd in 3..3 + preserve as i32 {
-        crate::sys::clear_cloexec(fd).ctx("keep preserved fd", fd)?;
-    }
-    crate::sys::cloexec_from(3 + preserve).ctx("mark close-on-exec", format!("fds from {}", 3 + preserve))
-}
-
 /// Blocks until `start` opens the FIFO for reading. The FIFO's path is outside the new root,
 /// so it is reopened through the O_PATH fd and the host /proc kept from before pivot_root.
 fn wait_for_start(launch: &Launch) -> Result<OwnedFd> {
     let rel = format!("self/fd/{}", launch.fifo.as_raw_fd());
     openat(launch.host_proc.as_fd(), rel.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
         .ctx("open exec fifo", "for writing")
-}
-
-fn cstrings(items: &[String]) -> Result<Vec<CString>> {
-    items
-        .iter()
-        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::InvalidConfig(format!("{s:?} contains a NUL byte"))))
-        .collect()
 }

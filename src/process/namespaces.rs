@@ -95,20 +95,24 @@ pub struct ParentNamespaces {
 impl ParentNamespaces {
     pub fn enter(plan: &Plan) -> Result<ParentNamespaces> {
         let mut saved = Vec::new();
-        let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
-        let save = |f: CloneFlags, saved: &mut Vec<(CloneFlags, File)>| -> Result<()> {
-            let name = if f == time { "/proc/self/ns/time_for_children" } else { "/proc/self/ns/pid_for_children" };
-            saved.push((f, File::open(name).map_err(|e| Error::io("open", name, e))?));
-            Ok(())
-        };
         for (f, path) in &plan.parent_joins {
-            save(*f, &mut saved)?;
+            saved.push(save_for_children(*f)?);
             join(*f, path)?;
         }
         if plan.new_time {
-            save(time, &mut saved)?;
-            unshare(time).ctx("unshare", "time namespace")?;
+            saved.push(save_for_children(time_flag())?);
+            unshare(time_flag()).ctx("unshare", "time namespace")?;
             write_time_offsets(&plan.time_offsets)?;
+        }
+        Ok(ParentNamespaces { saved })
+    }
+
+    /// For exec: the container's pid and time namespaces, given as open files.
+    pub fn enter_files(files: &[(CloneFlags, File)]) -> Result<ParentNamespaces> {
+        let mut saved = Vec::new();
+        for (f, file) in files.iter().filter(|(f, _)| for_children_only(*f)) {
+            saved.push(save_for_children(*f)?);
+            setns(file.as_fd(), *f).ctx("join namespace", format!("{f:?}"))?;
         }
         Ok(ParentNamespaces { saved })
     }
@@ -119,6 +123,44 @@ impl ParentNamespaces {
         }
         Ok(())
     }
+}
+
+fn time_flag() -> CloneFlags {
+    CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)
+}
+
+/// setns on these changes only the namespace the caller's future children are born in.
+pub fn for_children_only(f: CloneFlags) -> bool {
+    f == CloneFlags::CLONE_NEWPID || f == time_flag()
+}
+
+fn save_for_children(f: CloneFlags) -> Result<(CloneFlags, File)> {
+    let name = if f == time_flag() { "/proc/self/ns/time_for_children" } else { "/proc/self/ns/pid_for_children" };
+    Ok((f, File::open(name).map_err(|e| Error::io("open", name, e))?))
+}
+
+/// The namespace files of a running container's init, user namespace first (joining it grants
+/// the capabilities the other joins need).
+pub fn open_init_namespaces(spec: &Spec, pid: i32) -> Result<Vec<(CloneFlags, File)>> {
+    let mut out = Vec::new();
+    let kinds = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let mut kinds: Vec<T> = kinds.into_iter().flatten().map(|n| n.typ()).collect();
+    kinds.sort_by_key(|t| (*t != T::User, *t == T::Mount));
+    for t in kinds {
+        let name = match t {
+            T::Pid => "pid",
+            T::Network => "net",
+            T::Mount => "mnt",
+            T::Ipc => "ipc",
+            T::Uts => "uts",
+            T::User => "user",
+            T::Cgroup => "cgroup",
+            T::Time => "time",
+        };
+        let path = format!("/proc/{pid}/ns/{name}");
+        out.push((flag(t), File::open(&path).map_err(|e| Error::io("open namespace", &path, e))?));
+    }
+    Ok(out)
 }
 
 /// Offsets can only be written before any process lives in the new time namespace.

@@ -28,6 +28,8 @@ pub struct InitConfig<'a> {
     /// fds 3 .. 3+preserve_fds pass into the container (--preserve-fds, LISTEN_FDS).
     pub preserve_fds: u32,
     pub extra_env: Vec<String>,
+    /// With process.terminal: the connected socket the pty master is sent on.
+    pub console: Option<&'a std::os::fd::OwnedFd>,
 }
 
 /// Runs the prestart/createRuntime hooks for the init `pid` and returns the state JSON the

@@ -1,0 +1,71 @@
+//! pause/resume: the v1 freezer (freezer.state) where the host mounts it, else cgroup v2's
+//! cgroup.freeze. Freezing is asynchronous; it is done only when the kernel says FROZEN.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+enum Freezer<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+fn find(paths: &[PathBuf]) -> Result<Freezer<'_>> {
+    if let Some(p) = paths.iter().find(|p| p.join("freezer.state").exists()) {
+        return Ok(Freezer::V1(p));
+    }
+    if let Some(p) = paths.iter().find(|p| p.join("cgroup.freeze").exists()) {
+        return Ok(Freezer::V2(p));
+    }
+    Err(Error::Unsupported("no freezer: neither a v1 freezer hierarchy nor cgroup v2 is mounted".into()))
+}
+
+fn write(path: &Path, file: &str, value: &str) -> Result<()> {
+    fs::write(path.join(file), value).map_err(|source| Error::Cgroup { op: "write freezer", path: path.into(), source })
+}
+
+pub fn freeze(paths: &[PathBuf]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    match find(paths)? {
+        Freezer::V1(p) => loop {
+            // v1 can stay FREEZING while a task sleeps uninterruptibly; asking again retries.
+            write(p, "freezer.state", "FROZEN")?;
+            if fs::read_to_string(p.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = write(p, "freezer.state", "THAWED");
+                return Err(Error::Unsupported(format!("freezing {}: still not frozen after 10s", p.display())));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        },
+        Freezer::V2(p) => {
+            write(p, "cgroup.freeze", "1")?;
+            while !fs::read_to_string(p.join("cgroup.events")).is_ok_and(|s| s.lines().any(|l| l == "frozen 1")) {
+                if Instant::now() > deadline {
+                    let _ = write(p, "cgroup.freeze", "0");
+                    return Err(Error::Unsupported(format!("freezing {}: still not frozen after 10s", p.display())));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn thaw(paths: &[PathBuf]) -> Result<()> {
+    match find(paths)? {
+        Freezer::V1(p) => write(p, "freezer.state", "THAWED"),
+        Freezer::V2(p) => write(p, "cgroup.freeze", "0"),
+    }
+}
+
+pub fn is_frozen(paths: &[PathBuf]) -> bool {
+    match find(paths) {
+        Ok(Freezer::V1(p)) => fs::read_to_string(p.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED"),
+        Ok(Freezer::V2(p)) => fs::read_to_string(p.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,82 @@
+//! `exec` on a container: checks its state, opens the init's namespaces and hands off to
+//! process::exec.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{Process, Spec};
+
+use super::create::{console_channel, write_pid_file, Console, CONFIG_COPY};
+use super::lifecycle::load;
+use super::procfs;
+use super::state::Status;
+use crate::error::{Error, Result};
+use crate::process::exec::{self, ExecConfig};
+use crate::process::namespaces::open_init_namespaces;
+
+pub struct ExecOptions {
+    pub process: Process,
+    pub console: Console,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// A sub-cgroup of the container's to put the process in (`--cgroup`).
+    pub sub_cgroup: Option<PathBuf>,
+}
+
+pub struct Execd {
+    pub pid: Pid,
+    /// With a terminal relayed by this process: where the pty master arrives.
+    pub console: Option<OwnedFd>,
+}
+
+/// The config the container was created with: exec's defaults (env, user, caps, cwd).
+pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
+    let c = load(root, id)?;
+    let path = c.dir.join(CONFIG_COPY);
+    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
+    serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })
+}
+
+pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
+    let c = load(root, id)?;
+    match c.status() {
+        Status::Stopped => return Err(Error::ExecStopped),
+        Status::Paused if !opts.ignore_paused => return Err(Error::ExecPaused),
+        _ => {}
+    }
+    let spec = saved_config(root, id)?;
+    let namespaces = open_init_namespaces(&spec, c.state.pid)?;
+    // The files above must belong to the init we recorded, not to a process that got its pid.
+    if !procfs::is_alive(c.state.pid, c.state.pid_start_time) {
+        return Err(Error::ExecStopped);
+    }
+    let cgroup_paths = match &opts.sub_cgroup {
+        Some(sub) => sub_cgroups(&c.state.cgroup_paths, sub)?,
+        None => c.state.cgroup_paths.clone(),
+    };
+    let terminal = opts.process.terminal().unwrap_or(false);
+    let (ours, theirs) = console_channel(terminal, &opts.console)?;
+    let cfg = ExecConfig {
+        process: &opts.process,
+        namespaces,
+        cgroup_paths,
+        console: theirs.as_ref(),
+        preserve_fds: opts.preserve_fds,
+    };
+    let pid = exec::spawn(&cfg)?;
+    write_pid_file(opts.pid_file.as_deref(), pid)?;
+    Ok(Execd { pid, console: ours })
+}
+
+fn sub_cgroups(paths: &[PathBuf], sub: &Path) -> Result<Vec<PathBuf>> {
+    if sub.is_absolute() || sub.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err(Error::InvalidConfig(format!(
+            "--cgroup {sub:?} must be a relative path below the container's cgroup"
+        )));
+    }
+    let out: Vec<PathBuf> = paths.iter().map(|p| p.join(sub)).collect();
+    crate::cgroups::create(&out)?;
+    Ok(out)
+}
