@@ -50,6 +50,10 @@ pub enum Error {
     #[error("{op}: {reason}")]
     Capabilities { op: &'static str, reason: String },
 
+    #[error("write {value:?} to {file:?}: {source}")]
+    CgroupWrite { file: PathBuf, value: String, source: std::io::Error },
+    #[error("{resource} requested, but this host has no {controller} controller for the container")]
+    ControllerMissing { resource: &'static str, controller: &'static str },
     #[error("cgroup {path:?}: {op}: {source}")]
     Cgroup { op: &'static str, path: PathBuf, source: std::io::Error },
 

@@ -2,9 +2,10 @@
 //! cgroup.freeze. Freezing is asynchronous; it is done only when the kernel says FROZEN.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::CgroupDir;
 use crate::error::{Error, Result};
 
 enum Freezer<'a> {
@@ -12,12 +13,12 @@ enum Freezer<'a> {
     V2(&'a Path),
 }
 
-fn find(paths: &[PathBuf]) -> Result<Freezer<'_>> {
-    if let Some(p) = paths.iter().find(|p| p.join("freezer.state").exists()) {
-        return Ok(Freezer::V1(p));
+fn find(dirs: &[CgroupDir]) -> Result<Freezer<'_>> {
+    if let Some(d) = dirs.iter().find(|d| !d.unified && d.has("freezer")) {
+        return Ok(Freezer::V1(&d.path));
     }
-    if let Some(p) = paths.iter().find(|p| p.join("cgroup.freeze").exists()) {
-        return Ok(Freezer::V2(p));
+    if let Some(d) = dirs.iter().find(|d| d.unified && d.path.join("cgroup.freeze").exists()) {
+        return Ok(Freezer::V2(&d.path));
     }
     Err(Error::Unsupported("no freezer: neither a v1 freezer hierarchy nor cgroup v2 is mounted".into()))
 }
@@ -26,9 +27,9 @@ fn write(path: &Path, file: &str, value: &str) -> Result<()> {
     fs::write(path.join(file), value).map_err(|source| Error::Cgroup { op: "write freezer", path: path.into(), source })
 }
 
-pub fn freeze(paths: &[PathBuf]) -> Result<()> {
+pub fn freeze(dirs: &[CgroupDir]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    match find(paths)? {
+    match find(dirs)? {
         Freezer::V1(p) => loop {
             // v1 can stay FREEZING while a task sleeps uninterruptibly; asking again retries.
             write(p, "freezer.state", "FROZEN")?;
@@ -55,15 +56,15 @@ pub fn freeze(paths: &[PathBuf]) -> Result<()> {
     }
 }
 
-pub fn thaw(paths: &[PathBuf]) -> Result<()> {
-    match find(paths)? {
+pub fn thaw(dirs: &[CgroupDir]) -> Result<()> {
+    match find(dirs)? {
         Freezer::V1(p) => write(p, "freezer.state", "THAWED"),
         Freezer::V2(p) => write(p, "cgroup.freeze", "0"),
     }
 }
 
-pub fn is_frozen(paths: &[PathBuf]) -> bool {
-    match find(paths) {
+pub fn is_frozen(dirs: &[CgroupDir]) -> bool {
+    match find(dirs) {
         Ok(Freezer::V1(p)) => fs::read_to_string(p.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED"),
         Ok(Freezer::V2(p)) => fs::read_to_string(p.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"),
         Err(_) => false,

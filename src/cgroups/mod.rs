@@ -1,24 +1,53 @@
 //! The container's cgroup, on whatever layout the host has: pure v1, pure v2, or hybrid (v1
 //! controllers plus a cgroup2 mount, where a controller such as hugetlb may sit on the cgroup2
-//! side). Each mounted hierarchy gets the container's directory; the init joins them itself.
+//! side). Each mounted hierarchy gets a directory for the container (a `CgroupDir`); the init
+//! joins them itself. Resources go to whichever hierarchy holds their controller: v1.rs and
+//! v2.rs each know one file layout, and `apply` picks between them per controller. A resource
+//! whose controller the host does not have is an error, never silently dropped.
 
 mod freezer;
 mod hierarchy;
+mod resources;
+pub mod stats;
+mod v1;
+pub mod v2;
 
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 pub use freezer::{freeze, is_frozen, thaw};
 pub use hierarchy::{hierarchies, Hierarchy};
+pub use resources::apply;
 
 use crate::error::{Error, Result};
+
+/// The container's directory in one hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    pub path: PathBuf,
+    /// Where the hierarchy is mounted (its name inside the container's /sys/fs/cgroup).
+    pub mountpoint: PathBuf,
+    pub controllers: Vec<String>,
+    pub unified: bool,
+    /// Only directories berth made are removed by `delete`.
+    #[serde(default)]
+    pub created: bool,
+}
+
+impl CgroupDir {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
 
 /// Where `linux.cgroupsPath` leads in each hierarchy: an absolute path is taken from the
 /// hierarchy's root, a relative one from berth's own cgroup there (as runc reads it), and no
 /// path at all means `/berth/<id>`.
-pub fn container_paths(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Vec<PathBuf>> {
+pub fn container_dirs(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Vec<CgroupDir>> {
     let default = PathBuf::from("/berth").join(id);
     let wanted = cgroups_path.unwrap_or(&default);
     if wanted.to_str().is_some_and(|s| s.contains(':') && !s.starts_with('/')) {
@@ -29,45 +58,60 @@ pub fn container_paths(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, i
     if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         return Err(Error::InvalidConfig(format!("cgroupsPath {wanted:?} must not contain \"..\"")));
     }
-    Ok(hierarchies.iter().map(|h| h.path_for(wanted)).collect())
+    Ok(hierarchies
+        .iter()
+        .map(|h| CgroupDir {
+            path: h.path_for(wanted),
+            mountpoint: h.mountpoint.clone(),
+            controllers: h.controllers.clone(),
+            unified: h.unified,
+            created: false,
+        })
+        .collect())
 }
 
-/// Creates the container's directory in every hierarchy.
-pub fn create(paths: &[PathBuf]) -> Result<()> {
-    for path in paths {
+/// Creates the container's directory in every hierarchy, remembering which ones it made.
+pub fn create(dirs: &mut [CgroupDir]) -> Result<()> {
+    for dir in dirs {
+        let path = &dir.path;
+        dir.created = !path.exists();
         fs::create_dir_all(path).map_err(|source| Error::Cgroup { op: "create", path: path.clone(), source })?;
-        if is_cpuset_v1(path) {
-            inherit_cpuset(path)?;
+        if dir.has("cpuset") {
+            v1::inherit_cpuset(path)?;
         }
     }
     Ok(())
 }
 
-/// Moves the calling process into every path. Writing "0" lets the process move itself, which
-/// spares the parent the RCU grace period a cross-process migration waits for on v1.
-pub fn join_self(paths: &[PathBuf]) -> Result<()> {
-    for path in paths {
-        let procs = path.join("cgroup.procs");
-        fs::write(&procs, b"0").map_err(|source| Error::Cgroup { op: "join", path: path.clone(), source })?;
+/// Moves the calling process into every directory. Writing "0" lets the process move itself,
+/// which spares the parent the RCU grace period a cross-process migration waits for on v1.
+pub fn join_self(dirs: &[CgroupDir]) -> Result<()> {
+    for dir in dirs {
+        fs::write(dir.path.join("cgroup.procs"), b"0").map_err(|source| Error::Cgroup {
+            op: "join",
+            path: dir.path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// Every pid in the container's cgroup (read from the first hierarchy that answers).
-pub fn pids(paths: &[PathBuf]) -> Vec<i32> {
-    for path in paths {
-        if let Ok(text) = fs::read_to_string(path.join("cgroup.procs")) {
+pub fn pids(dirs: &[CgroupDir]) -> Vec<i32> {
+    for dir in dirs {
+        if let Ok(text) = fs::read_to_string(dir.path.join("cgroup.procs")) {
             return text.lines().filter_map(|l| l.trim().parse().ok()).collect();
         }
     }
     Vec::new()
 }
 
-/// Removes the container's directories. The kernel refuses while a task (even a dying one) is
-/// still inside, so EBUSY is retried for a while before giving up.
-pub fn destroy(paths: &[PathBuf]) -> Result<()> {
+/// Removes the directories berth created. The kernel refuses while a task (even a dying one)
+/// is still inside, so EBUSY is retried for a while before giving up.
+pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
-    for path in paths {
+    for dir in dirs.iter().filter(|d| d.created) {
+        let path = &dir.path;
         loop {
             match fs::remove_dir(path) {
                 Ok(()) => break,
@@ -82,41 +126,25 @@ pub fn destroy(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn is_cpuset_v1(path: &Path) -> bool {
-    path.join("cpuset.cpus").exists() && !path.join("cgroup.controllers").exists()
+/// Sub-cgroups of the container's (`exec --cgroup`), made on demand.
+pub fn sub_dirs(dirs: &[CgroupDir], sub: &Path) -> Result<Vec<CgroupDir>> {
+    if sub.is_absolute() || sub.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err(Error::InvalidConfig(format!(
+            "--cgroup {sub:?} must be a relative path below the container's cgroup"
+        )));
+    }
+    let mut out: Vec<CgroupDir> = dirs.iter().map(|d| CgroupDir { path: d.path.join(sub), ..d.clone() }).collect();
+    create(&mut out)?;
+    Ok(out)
 }
 
-/// A new v1 cpuset starts with empty cpus and mems, and no task can join it until they are
-/// filled: copy them down from the nearest ancestor that has them.
-fn inherit_cpuset(path: &Path) -> Result<()> {
-    let mut chain = vec![path.to_path_buf()];
-    let mut cur = path.parent();
-    while let Some(dir) = cur {
-        if !dir.join("cpuset.cpus").exists() {
-            break;
-        }
-        chain.push(dir.to_path_buf());
-        cur = dir.parent();
-    }
-    for pair in chain.windows(2).rev() {
-        let (child, parent) = (&pair[0], &pair[1]);
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let mine = fs::read_to_string(child.join(file)).unwrap_or_default();
-            if mine.trim().is_empty() {
-                let theirs = fs::read_to_string(parent.join(file)).map_err(|source| Error::Cgroup {
-                    op: "read cpuset",
-                    path: parent.clone(),
-                    source,
-                })?;
-                fs::write(child.join(file), theirs.trim()).map_err(|source| Error::Cgroup {
-                    op: "write cpuset",
-                    path: child.clone(),
-                    source,
-                })?;
-            }
-        }
-    }
-    Ok(())
+pub(crate) fn write_file(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(|source| Error::CgroupWrite { file: path, value: value.to_string(), source })
+}
+
+pub(crate) fn read_file(dir: &Path, file: &str) -> Option<String> {
+    fs::read_to_string(dir.join(file)).ok().map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -127,33 +155,40 @@ mod tests {
         Hierarchy { mountpoint: mount.into(), controllers: vec!["memory".into()], unified: false, own_path: own.into() }
     }
 
-    #[test]
-    fn paths_follow_runc_rules() {
-        let h = [hier("/sys/fs/cgroup/memory", "/process_api/x")];
-        let p = container_paths(&h, None, "c1").unwrap();
-        assert_eq!(p, [PathBuf::from("/sys/fs/cgroup/memory/berth/c1")]);
-        let p = container_paths(&h, Some(Path::new("/a/b")), "c1").unwrap();
-        assert_eq!(p, [PathBuf::from("/sys/fs/cgroup/memory/a/b")]);
-        let p = container_paths(&h, Some(Path::new("rel")), "c1").unwrap();
-        assert_eq!(p, [PathBuf::from("/sys/fs/cgroup/memory/process_api/x/rel")]);
-        assert!(container_paths(&h, Some(Path::new("/a/../b")), "c1").is_err());
-        assert!(container_paths(&h, Some(Path::new("system.slice:berth:c1")), "c1").is_err());
+    fn paths(dirs: &[CgroupDir]) -> Vec<PathBuf> {
+        dirs.iter().map(|d| d.path.clone()).collect()
     }
 
     #[test]
-    fn cpuset_is_copied_down() {
+    fn paths_follow_runc_rules() {
+        let h = [hier("/sys/fs/cgroup/memory", "/process_api/x")];
+        let p = container_dirs(&h, None, "c1").unwrap();
+        assert_eq!(paths(&p), [PathBuf::from("/sys/fs/cgroup/memory/berth/c1")]);
+        let p = container_dirs(&h, Some(Path::new("/a/b")), "c1").unwrap();
+        assert_eq!(paths(&p), [PathBuf::from("/sys/fs/cgroup/memory/a/b")]);
+        let p = container_dirs(&h, Some(Path::new("rel")), "c1").unwrap();
+        assert_eq!(paths(&p), [PathBuf::from("/sys/fs/cgroup/memory/process_api/x/rel")]);
+        assert!(container_dirs(&h, Some(Path::new("/a/../b")), "c1").is_err());
+        assert!(container_dirs(&h, Some(Path::new("system.slice:berth:c1")), "c1").is_err());
+    }
+
+    #[test]
+    fn only_created_directories_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
-        fs::write(root.join("cpuset.mems"), "0\n").unwrap();
-        let leaf = root.join("a/b");
-        fs::create_dir_all(&leaf).unwrap();
-        for d in [root.join("a"), leaf.clone()] {
-            fs::write(d.join("cpuset.cpus"), "").unwrap();
-            fs::write(d.join("cpuset.mems"), "").unwrap();
-        }
-        inherit_cpuset(&leaf).unwrap();
-        assert_eq!(fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(), "0-1");
-        assert_eq!(fs::read_to_string(root.join("a/cpuset.mems")).unwrap(), "0");
+        let existing = tmp.path().join("existing");
+        fs::create_dir(&existing).unwrap();
+        let dir = |p: &Path| CgroupDir {
+            path: p.to_path_buf(),
+            mountpoint: tmp.path().into(),
+            controllers: vec![],
+            unified: false,
+            created: false,
+        };
+        let mut dirs = vec![dir(&existing), dir(&tmp.path().join("new"))];
+        create(&mut dirs).unwrap();
+        assert_eq!(dirs.iter().map(|d| d.created).collect::<Vec<_>>(), [false, true]);
+        destroy(&dirs).unwrap();
+        assert!(existing.exists());
+        assert!(!tmp.path().join("new").exists());
     }
 }

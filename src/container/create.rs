@@ -53,11 +53,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
-    let mut cgroup_paths = Vec::new();
-    match create_in(&dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_paths) {
+    let mut cgroup_dirs = Vec::new();
+    match create_in(&dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
-            if let Err(c) = cgroups::destroy(&cgroup_paths) {
+            if let Err(c) = cgroups::destroy(&cgroup_dirs) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
             }
             let _ = dir.remove();
@@ -91,13 +91,17 @@ fn create_in(
     bundle: &spec::Bundle,
     opts: &CreateOptions,
     console: Option<&OwnedFd>,
-    cgroup_paths: &mut Vec<PathBuf>,
+    cgroup_dirs: &mut Vec<cgroups::CgroupDir>,
 ) -> Result<State> {
     let spec = &bundle.spec;
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
-    *cgroup_paths = cgroups::container_paths(&hierarchies, cgroups_path, id)?;
-    cgroups::create(cgroup_paths)?;
+    *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
+    cgroups::create(cgroup_dirs)?;
+    // Limits are in place before the init exists, so it never runs unconstrained.
+    if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroups::apply(cgroup_dirs, resources)?;
+    }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
     std::fs::copy(bundle.dir.join("config.json"), &saved).ctx("save config", saved.display())?;
@@ -119,7 +123,7 @@ fn create_in(
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup_paths: cgroup_paths.clone(),
+        cgroups: cgroup_dirs.clone(),
         hooks: spec.hooks().clone(),
     };
     let cfg = InitConfig {
@@ -128,8 +132,7 @@ fn create_in(
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
         fifo: &fifo,
-        hierarchies: &hierarchies,
-        cgroup_paths,
+        cgroups: cgroup_dirs,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,

@@ -52,31 +52,20 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     if !procfs::is_alive(c.state.pid, c.state.pid_start_time) {
         return Err(Error::ExecStopped);
     }
-    let cgroup_paths = match &opts.sub_cgroup {
-        Some(sub) => sub_cgroups(&c.state.cgroup_paths, sub)?,
-        None => c.state.cgroup_paths.clone(),
+    let cgroups = match &opts.sub_cgroup {
+        Some(sub) => crate::cgroups::sub_dirs(&c.state.cgroups, sub)?,
+        None => c.state.cgroups.clone(),
     };
     let terminal = opts.process.terminal().unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let cfg = ExecConfig {
         process: &opts.process,
         namespaces,
-        cgroup_paths,
+        cgroups,
         console: theirs.as_ref(),
         preserve_fds: opts.preserve_fds,
     };
     let pid = exec::spawn(&cfg)?;
     write_pid_file(opts.pid_file.as_deref(), pid)?;
     Ok(Execd { pid, console: ours })
-}
-
-fn sub_cgroups(paths: &[PathBuf], sub: &Path) -> Result<Vec<PathBuf>> {
-    if sub.is_absolute() || sub.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-        return Err(Error::InvalidConfig(format!(
-            "--cgroup {sub:?} must be a relative path below the container's cgroup"
-        )));
-    }
-    let out: Vec<PathBuf> = paths.iter().map(|p| p.join(sub)).collect();
-    crate::cgroups::create(&out)?;
-    Ok(out)
 }

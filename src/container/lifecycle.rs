@@ -33,7 +33,7 @@ impl Container {
             Status::Stopped
         } else if self.dir.join(EXEC_FIFO).exists() {
             Status::Created
-        } else if cgroups::is_frozen(&self.state.cgroup_paths) {
+        } else if cgroups::is_frozen(&self.state.cgroups) {
             Status::Paused
         } else {
             Status::Running
@@ -119,7 +119,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     let (_lock, c) = load_locked(root, id)?;
     if all {
-        let pids = cgroups::pids(&c.state.cgroup_paths);
+        let pids = cgroups::pids(&c.state.cgroups);
         if pids.is_empty() && c.status() == Status::Stopped {
             return Err(Error::ContainerNotRunning);
         }
@@ -148,7 +148,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     if c.status() != Status::Running {
         return Err(Error::ContainerNotRunning);
     }
-    cgroups::freeze(&c.state.cgroup_paths)
+    cgroups::freeze(&c.state.cgroups)
 }
 
 pub fn resume(root: &Path, id: &str) -> Result<()> {
@@ -156,7 +156,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     if c.status() != Status::Paused {
         return Err(Error::ContainerNotPaused);
     }
-    cgroups::thaw(&c.state.cgroup_paths)
+    cgroups::thaw(&c.state.cgroups)
 }
 
 /// Stopped containers are removed; created ones are killed first (as runc does); running or
@@ -182,18 +182,18 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// Kills every process of the container, waits for the init to be gone, removes the cgroup.
 fn destroy(c: &Container) -> Result<()> {
     // A frozen task cannot act on SIGKILL until thawed.
-    let _ = cgroups::thaw(&c.state.cgroup_paths);
+    let _ = cgroups::thaw(&c.state.cgroups);
     let init = c.pidfd().ok();
     if let Some(fd) = &init {
         let _ = sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
     }
-    for pid in cgroups::pids(&c.state.cgroup_paths) {
+    for pid in cgroups::pids(&c.state.cgroups) {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     if let Some(fd) = &init {
         wait_readable(fd, Duration::from_secs(10));
     }
-    cgroups::destroy(&c.state.cgroup_paths)
+    cgroups::destroy(&c.state.cgroups)
 }
 
 fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {

@@ -27,7 +27,7 @@ pub struct State {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     #[serde(default)]
-    pub cgroup_paths: Vec<PathBuf>,
+    pub cgroups: Vec<crate::cgroups::CgroupDir>,
     #[serde(default)]
     pub hooks: Option<Hooks>,
 }

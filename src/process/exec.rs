@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
@@ -24,7 +23,7 @@ pub struct ExecConfig<'a> {
     pub process: &'a Process,
     /// The init's namespaces, user first.
     pub namespaces: Vec<(CloneFlags, File)>,
-    pub cgroup_paths: Vec<PathBuf>,
+    pub cgroups: Vec<crate::cgroups::CgroupDir>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
 }
@@ -74,7 +73,7 @@ fn run(cfg: &ExecConfig, ch: Channel) -> ! {
 fn setup(cfg: &ExecConfig) -> Result<Program> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
-    crate::cgroups::join_self(&cfg.cgroup_paths)?;
+    crate::cgroups::join_self(&cfg.cgroups)?;
     let mut in_userns = false;
     for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| !for_children_only(*k)) {
         setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;

@@ -58,7 +58,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     // Non-dumpable until execve: no ptrace, no /proc/<pid>/mem or exe from the container
     // (CVE-2019-5736 reached the host binary through /proc/<init>/exe).
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "init")?;
-    crate::cgroups::join_self(cfg.cgroup_paths)?;
+    crate::cgroups::join_self(cfg.cgroups)?;
     enter_user_namespace(plan, ch)?;
     for (kind, path) in &plan.init_joins {
         namespaces::join(*kind, path)?;
@@ -76,8 +76,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
         bundle: cfg.bundle,
         in_userns: plan.in_userns(),
         new_cgroupns: plan.new_cgroup,
-        hierarchies: cfg.hierarchies,
-        cgroup_paths: cfg.cgroup_paths,
+        cgroups: cfg.cgroups,
     };
     rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {

@@ -1,7 +1,7 @@
 //! The parent's half of the spawn sequence (design.md, steps 2 and 4): clone the init, write
 //! its id maps, run the runtime-side create hooks when it asks, and wait for "ready".
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 use super::init;
 use super::namespaces::{self, ParentNamespaces, Plan};
 use super::sync::{self, Channel, Message};
-use crate::cgroups::Hierarchy;
+use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result};
 
 /// What the init needs; it reaches the child as a copy of the parent's memory.
@@ -21,8 +21,7 @@ pub struct InitConfig<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub fifo: &'a Path,
-    pub hierarchies: &'a [Hierarchy],
-    pub cgroup_paths: &'a [PathBuf],
+    pub cgroups: &'a [CgroupDir],
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// fds 3 .. 3+preserve_fds pass into the container (--preserve-fds, LISTEN_FDS).

@@ -15,16 +15,17 @@ use crate::error::{Error, Result, SysContext};
 pub fn mount_cgroupfs(root: &Root, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
     let fs_flags = opts.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY);
-    if let [only] = ctx.hierarchies {
+    if let [only] = ctx.cgroups {
         if only.unified {
-            return mount_one(root, dest, &ctx.cgroup_paths[0], "cgroup2", None, fs_flags, ctx);
+            return mount_one(root, dest, &only.path, "cgroup2", None, fs_flags, ctx);
         }
     }
     let tmpfs =
         MountOptions { flags: fs_flags - MsFlags::MS_RDONLY, data: vec!["mode=755".into()], ..Default::default() };
     let target = root.mkdir_all(dest)?;
     fs_mount("tmpfs", &target, "tmpfs", &tmpfs, root.display(dest))?;
-    for (h, path) in ctx.hierarchies.iter().zip(ctx.cgroup_paths) {
+    for h in ctx.cgroups {
+        let path = &h.path;
         let name = h.mountpoint.file_name().map(|n| n.to_owned()).unwrap_or_else(|| "unified".into());
         let sub = dest.join(&name);
         if h.unified {

@@ -10,7 +10,7 @@ use oci_spec::runtime::Mount;
 
 use super::options::{self, MountOptions};
 use super::path::{fd_path, Root};
-use crate::cgroups::Hierarchy;
+use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result, SysContext};
 use crate::sys::mount_setattr_recursive;
 
@@ -21,8 +21,7 @@ pub struct MountContext<'a> {
     /// namespace, device nodes); they fall back to bind mounts of the host's, as runc does.
     pub in_userns: bool,
     pub new_cgroupns: bool,
-    pub hierarchies: &'a [Hierarchy],
-    pub cgroup_paths: &'a [PathBuf],
+    pub cgroups: &'a [CgroupDir],
 }
 
 pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext) -> Result<()> {

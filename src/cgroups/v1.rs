@@ -1,0 +1,282 @@
+//! cgroup v1 files: one hierarchy per controller (or a few co-mounted), limits in the
+//! controller's own file names.
+
+use std::fs;
+use std::path::Path;
+
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxPids,
+};
+
+use super::{read_file, write_file};
+use crate::error::{Error, Result};
+
+pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
+    match (m.limit(), m.swap()) {
+        (Some(limit), Some(swap)) => memory_and_swap(dir, limit, swap)?,
+        (Some(limit), None) => write_file(dir, "memory.limit_in_bytes", &limit.to_string())?,
+        (None, Some(swap)) => write_file(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?,
+        (None, None) => {}
+    }
+    if let Some(r) = m.reservation() {
+        write_file(dir, "memory.soft_limit_in_bytes", &r.to_string())?;
+    }
+    if let Some(k) = m.kernel() {
+        // Kernel memory limits are gone from recent kernels (writes fail with EOPNOTSUPP), and
+        // runc ignores them too; say so at --debug rather than failing every engine's config.
+        if let Err(e) = write_file(dir, "memory.kmem.limit_in_bytes", &k.to_string()) {
+            crate::logging::debug(&format!("memory.kernel ignored: {e}"));
+        }
+    }
+    if let Some(k) = m.kernel_tcp() {
+        write_file(dir, "memory.kmem.tcp.limit_in_bytes", &k.to_string())?;
+    }
+    if let Some(s) = m.swappiness() {
+        write_file(dir, "memory.swappiness", &s.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        write_file(dir, "memory.oom_control", "1")?;
+    }
+    if let Some(h) = m.use_hierarchy() {
+        write_file(dir, "memory.use_hierarchy", if h { "1" } else { "0" })?;
+    }
+    Ok(())
+}
+
+/// memory.limit may never exceed memsw.limit: when both grow, memsw must go first.
+fn memory_and_swap(dir: &Path, limit: i64, swap: i64) -> Result<()> {
+    let first = write_file(dir, "memory.limit_in_bytes", &limit.to_string());
+    if first.is_err() {
+        write_file(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+        return write_file(dir, "memory.limit_in_bytes", &limit.to_string());
+    }
+    write_file(dir, "memory.memsw.limit_in_bytes", &swap.to_string())
+}
+
+pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    if let Some(s) = c.shares() {
+        write_file(dir, "cpu.shares", &s.to_string())?;
+    }
+    // The period first: a quota is checked against the period in force.
+    if let Some(p) = c.period() {
+        write_file(dir, "cpu.cfs_period_us", &p.to_string())?;
+    }
+    if let Some(q) = c.quota() {
+        write_file(dir, "cpu.cfs_quota_us", &q.to_string())?;
+    }
+    if let Some(b) = c.burst() {
+        write_file(dir, "cpu.cfs_burst_us", &b.to_string())?;
+    }
+    if let Some(p) = c.realtime_period() {
+        write_file(dir, "cpu.rt_period_us", &p.to_string())?;
+    }
+    if let Some(r) = c.realtime_runtime() {
+        write_file(dir, "cpu.rt_runtime_us", &r.to_string())?;
+    }
+    if let Some(i) = c.idle() {
+        write_file(dir, "cpu.idle", &i.to_string())?;
+    }
+    Ok(())
+}
+
+/// cpuset.cpus and cpuset.mems: the same file names on v1 and v2.
+pub fn cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    if let Some(cpus) = c.cpus() {
+        write_file(dir, "cpuset.cpus", cpus)?;
+    }
+    if let Some(mems) = c.mems() {
+        write_file(dir, "cpuset.mems", mems)?;
+    }
+    Ok(())
+}
+
+/// pids.max: the same file on v1 and v2; zero or negative means no limit.
+pub fn pids(dir: &Path, p: &LinuxPids) -> Result<()> {
+    let limit = p.limit();
+    write_file(dir, "pids.max", &if limit > 0 { limit.to_string() } else { "max".into() })
+}
+
+pub fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    if let Some(w) = b.weight() {
+        write_file(dir, weight_file(dir), &w.to_string())?;
+    }
+    if let Some(w) = b.leaf_weight() {
+        write_file(dir, "blkio.leaf_weight", &w.to_string())?;
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(w) = d.weight() {
+            write_file(dir, "blkio.weight_device", &format!("{}:{} {w}", d.major(), d.minor()))?;
+        }
+        if let Some(w) = d.leaf_weight() {
+            write_file(dir, "blkio.leaf_weight_device", &format!("{}:{} {w}", d.major(), d.minor()))?;
+        }
+    }
+    let throttles = [
+        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
+        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
+        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
+        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+    ];
+    for (file, list) in throttles {
+        for t in list.iter().flatten() {
+            write_file(dir, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+        }
+    }
+    Ok(())
+}
+
+/// With the BFQ scheduler the weight lives in blkio.bfq.weight.
+fn weight_file(dir: &Path) -> &'static str {
+    if dir.join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    }
+}
+
+pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
+    for l in limits {
+        write_file(dir, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &l.limit().to_string())?;
+    }
+    Ok(())
+}
+
+/// Devices every container may use whatever its rules say (runc's list): mknod of anything,
+/// the standard character devices, ptys, and the tun device.
+const DEFAULT_ALLOWED: [&str; 12] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+pub fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    for rule in rules {
+        let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+        write_file(dir, file, &device_rule(rule))?;
+    }
+    for rule in DEFAULT_ALLOWED {
+        write_file(dir, "devices.allow", rule)?;
+    }
+    Ok(())
+}
+
+/// "c 1:3 rwm"; a rule without type, numbers or access covers all ("a" for everything).
+pub fn device_rule(rule: &LinuxDeviceCgroup) -> String {
+    let kind = rule.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
+    let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n.to_string()).unwrap_or_else(|| "*".into());
+    let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+    if kind == "a" && rule.major().is_none() && rule.minor().is_none() {
+        return "a".into();
+    }
+    format!("{kind} {}:{} {access}", num(rule.major()), num(rule.minor()))
+}
+
+pub fn net_cls(dir: &Path, n: &LinuxNetwork) -> Result<()> {
+    match n.class_id() {
+        Some(id) => write_file(dir, "net_cls.classid", &id.to_string()),
+        None => Ok(()),
+    }
+}
+
+pub fn net_prio(dir: &Path, n: &LinuxNetwork) -> Result<()> {
+    for p in n.priorities().iter().flatten() {
+        write_file(dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset starts with empty cpus and mems, and no task can join it until they are
+/// filled: copy them down from the nearest ancestor that has them.
+pub fn inherit_cpuset(path: &Path) -> Result<()> {
+    if !path.join("cpuset.cpus").exists() || path.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let mut chain = vec![path.to_path_buf()];
+    let mut cur = path.parent();
+    while let Some(dir) = cur {
+        if !dir.join("cpuset.cpus").exists() {
+            break;
+        }
+        chain.push(dir.to_path_buf());
+        cur = dir.parent();
+    }
+    for pair in chain.windows(2).rev() {
+        let (child, parent) = (&pair[0], &pair[1]);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if read_file(child, file).unwrap_or_default().is_empty() {
+                let theirs = fs::read_to_string(parent.join(file)).map_err(|source| Error::Cgroup {
+                    op: "read cpuset",
+                    path: parent.clone(),
+                    source,
+                })?;
+                write_file(child, file, theirs.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpuset_is_copied_down() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
+        fs::write(root.join("cpuset.mems"), "0\n").unwrap();
+        let leaf = root.join("a/b");
+        fs::create_dir_all(&leaf).unwrap();
+        for d in [root.join("a"), leaf.clone()] {
+            fs::write(d.join("cpuset.cpus"), "").unwrap();
+            fs::write(d.join("cpuset.mems"), "").unwrap();
+        }
+        inherit_cpuset(&leaf).unwrap();
+        assert_eq!(fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(), "0-1");
+        assert_eq!(fs::read_to_string(root.join("a/cpuset.mems")).unwrap(), "0");
+    }
+
+    #[test]
+    fn device_rules_read_like_the_kernel_wants() {
+        let r: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": false, "access": "rwm"}"#).unwrap();
+        assert_eq!(device_rule(&r), "a");
+        let r: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}"#).unwrap();
+        assert_eq!(device_rule(&r), "c 1:3 rw");
+        let r: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": true, "type": "c", "major": 136}"#).unwrap();
+        assert_eq!(device_rule(&r), "c 136:* rwm");
+    }
+
+    #[test]
+    fn memory_files_are_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m: LinuxMemory = serde_json::from_str(
+            r#"{"limit": 1048576, "swap": 2097152, "reservation": 524288, "swappiness": 10, "disableOOMKiller": true}"#,
+        )
+        .unwrap();
+        for f in [
+            "memory.limit_in_bytes",
+            "memory.memsw.limit_in_bytes",
+            "memory.soft_limit_in_bytes",
+            "memory.swappiness",
+            "memory.oom_control",
+        ] {
+            fs::write(tmp.path().join(f), "").unwrap();
+        }
+        memory(tmp.path(), &m).unwrap();
+        assert_eq!(read_file(tmp.path(), "memory.limit_in_bytes").unwrap(), "1048576");
+        assert_eq!(read_file(tmp.path(), "memory.memsw.limit_in_bytes").unwrap(), "2097152");
+        assert_eq!(read_file(tmp.path(), "memory.soft_limit_in_bytes").unwrap(), "524288");
+        assert_eq!(read_file(tmp.path(), "memory.oom_control").unwrap(), "1");
+    }
+}
