@@ -3,14 +3,17 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod kill;
 mod list;
 mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -87,6 +90,12 @@ pub enum Command {
     Pause(pause::Args),
     /// Thaw a paused container
     Resume(pause::Args),
+    /// Change a container's resource limits
+    Update(update::Args),
+    /// List the processes of a container
+    Ps(ps::Args),
+    /// Resource statistics and OOM notices
+    Events(events::Args),
     /// List containers
     List(list::Args),
     /// Write a default config.json
@@ -132,6 +141,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         Command::Exec(a) => exec::run(g, a),
         Command::Pause(a) => pause::pause(g, a),
         Command::Resume(a) => pause::resume(g, a),
+        Command::Update(a) => update::run(g, a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Events(a) => events::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(a),
         Command::Features => {

@@ -5,10 +5,12 @@ mod dir;
 mod exec;
 mod lifecycle;
 pub mod procfs;
+mod resources;
 mod state;
 
 pub use create::{create, Console, CreateOptions, Created};
 pub use dir::{validate_id, ContainerDir};
 pub use exec::{exec, saved_config, ExecOptions, Execd};
 pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};
+pub use resources::{events, pids, stats_event, update};
 pub use state::{State, Status};

@@ -1,0 +1,248 @@
+//! Resource limits that hold on this host (v1 controllers, hugetlb on cgroup2), live updates,
+//! ps, events, and no cgroup left behind.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use runtime_tests::*;
+use serde_json::json;
+
+fn read(path: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")).trim().to_string()
+}
+
+/// Starts `events` on a container and collects its lines until the container stops.
+fn watch_events(b: &Bundle) -> std::thread::JoinHandle<Vec<String>> {
+    let mut child = b
+        .berth()
+        .args(["events", "--interval", "100ms", &b.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+        let _ = child.wait();
+        lines
+    })
+}
+
+#[test]
+fn memory_limit_oom_kills_and_reports_it() {
+    let mut b = Bundle::new("oom");
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+    // Wait for the test's `events` watcher, then hold 200 MiB in a shell variable.
+    b.sh(
+        "while [ ! -e /dev/shm/go ]; do sleep 0.05; done; x=$(head -c 209715200 /dev/zero | tr '\\0' a); echo survived",
+    );
+    assert!(b.create().status.success(), "create");
+    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), "33554432");
+    let events = watch_events(&b);
+    assert!(b.cmd(&["start", &b.id]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = b.state()["pid"].as_i64().unwrap();
+    std::fs::write(format!("/proc/{pid}/root/dev/shm/go"), "").unwrap();
+    let lines = events.join().unwrap();
+    assert!(lines.iter().any(|l| l.contains("\"type\":\"oom\"")), "no oom event in {lines:?}");
+    assert!(lines.iter().any(|l| l.contains("\"type\":\"stats\"")), "no stats event");
+    b.wait_status("stopped");
+}
+
+#[test]
+fn oom_killed_run_exits_137() {
+    let mut b = Bundle::new("oomrun");
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+    b.sh("x=$(head -c 209715200 /dev/zero | tr '\\0' a); echo survived");
+    let out = b.run();
+    assert_eq!(out.status.code(), Some(137), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("survived"));
+    b.assert_nothing_left();
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    let mut b = Bundle::new("pids");
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 4});
+    // busybox sh gives up at the first refused fork: the init and three sleeps fit in 4.
+    b.sh("for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 2 & done");
+    let out = b.run();
+    assert!(stderr(&out).contains("can't fork"), "{}", stderr(&out));
+    let text = stdout(&out);
+    let started: Vec<&str> = text.lines().collect();
+    assert_eq!(started, ["1", "2", "3", "4"], "forks beyond pids.max=4 succeeded");
+}
+
+#[test]
+fn devices_outside_the_allow_list_cannot_be_opened() {
+    let mut b = Bundle::new("devdeny");
+    b.config["linux"]["devices"] = json!([{"path": "/dev/vcs", "type": "c", "major": 7, "minor": 0, "fileMode": 420}]);
+    b.sh("head -c 1 /dev/vcs >/dev/null 2>&1 && echo vcs-open || echo vcs-denied; echo x > /dev/null && echo null-ok");
+    assert_eq!(b.run_ok(), "vcs-denied\nnull-ok\n");
+    let mut allowed = Bundle::new("devallow");
+    allowed.config["linux"]["devices"] =
+        json!([{"path": "/dev/vcs", "type": "c", "major": 7, "minor": 0, "fileMode": 420}]);
+    allowed.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 7, "minor": 0, "access": "r"}
+    ]);
+    allowed.sh("head -c 1 /dev/vcs >/dev/null && echo vcs-open");
+    assert_eq!(allowed.run_ok(), "vcs-open\n");
+}
+
+#[test]
+fn cpu_quota_and_cpuset_in_files_and_stats() {
+    let mut b = Bundle::new("cpu");
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"});
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.shares")), "512");
+    assert_eq!(read(b.cgroup_dir("cpuset").join("cpuset.cpus")), "0");
+    let out = b.cmd(&["events", "--stats", &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["cpu"]["quota"], 50000);
+    assert_eq!(ev["data"]["cpu"]["period"], 100000);
+    assert_eq!(ev["data"]["cpuset"]["cpus"], json!([0]));
+    assert_eq!(ev["data"]["pids"]["current"], 1);
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert!(ev["data"]["cpu"]["usage"]["total"].is_u64());
+}
+
+#[test]
+fn update_changes_limits_that_then_hold() {
+    let mut b = Bundle::new("update");
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    let out = b.cmd(&[
+        "update",
+        "--memory",
+        "48m",
+        "--memory-swap",
+        "48m",
+        "--pids-limit",
+        "3",
+        "--cpu-shares",
+        "256",
+        &b.id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), (48 << 20).to_string());
+    assert_eq!(read(b.cgroup_dir("pids").join("pids.max")), "3");
+    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.shares")), "256");
+    // init + exec'd sh + one sleep = 3: the next fork fails.
+    let forks = b.cmd(&["exec", &b.id, "sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait; echo end"]);
+    assert!(String::from_utf8_lossy(&forks.stderr).contains("fork"), "{}", stderr(&forks));
+    // containerd's form: LinuxResources JSON on stdin.
+    let mut child = b.berth().args(["update", "--resources", "-", &b.id]).stdin(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 50}, "memory": {"limit": 67108864, "swap": 67108864}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(read(b.cgroup_dir("pids").join("pids.max")), "50");
+    let oom = b.cmd(&["exec", &b.id, "sh", "-c", "x=$(head -c 157286400 /dev/zero | tr '\\0' a)"]);
+    assert_eq!(oom.status.code(), Some(137), "{}", stderr(&oom));
+    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), (64 << 20).to_string());
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let mut b = Bundle::new("ps");
+    b.sh("sleep 300 & sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    let init = b.state()["pid"].as_i64().unwrap();
+    let mut pids: Vec<i64> = Vec::new();
+    for _ in 0..100 {
+        pids = serde_json::from_slice(&b.cmd(&["ps", "--format", "json", &b.id]).stdout).unwrap();
+        if pids.len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&init));
+    let table = stdout(&b.cmd(&["ps", &b.id]));
+    assert!(table.starts_with("UID") && table.contains("PID"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains(&init.to_string()));
+}
+
+#[test]
+fn unavailable_or_bad_resources_fail_create_and_leave_nothing() {
+    let cases = [
+        (json!({"network": {"classID": 42}}), "net_cls"),
+        (json!({"cpu": {"cpus": "999"}}), "cpuset.cpus"),
+        (json!({"unified": {"memory.max": "1"}}), "unified"),
+    ];
+    for (resources, needle) in cases {
+        let mut b = Bundle::new("badres");
+        b.config["linux"]["resources"] = resources;
+        let out = b.create();
+        assert!(!out.status.success(), "{needle}: accepted");
+        assert!(stderr(&out).contains(needle), "{needle}: {}", stderr(&out));
+        b.assert_nothing_left();
+        for c in ["cpuset", "devices", "blkio", "cpuacct", "systemd", "unified"] {
+            assert!(!b.cgroup_dir(c).exists(), "{c} cgroup left behind");
+        }
+    }
+}
+
+#[test]
+fn an_existing_cgroup_is_joined_but_not_removed() {
+    let mut b = Bundle::new("precg");
+    let path = format!("/berth-pre/{}", b.id);
+    let pre = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids{path}"));
+    std::fs::create_dir_all(&pre).unwrap();
+    b.config["linux"]["cgroupsPath"] = json!(path);
+    b.sh("true");
+    b.run_ok();
+    assert!(pre.exists(), "berth removed a cgroup it did not create");
+    std::fs::remove_dir(&pre).unwrap();
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/berth-pre");
+    for c in ["memory", "cpu", "cpuset", "devices", "freezer", "blkio", "cpuacct", "systemd", "unified"] {
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}{path}"));
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/berth-pre"));
+    }
+}
+
+/// The v2 manager against this host's cgroup2 mount, which has no controllers but does have
+/// cgroup.procs and cgroup.freeze.
+#[test]
+fn v2_procs_and_freeze_on_the_cgroup2_mount() {
+    require_root();
+    let mount = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !mount.join("cgroup.procs").exists() {
+        let only = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
+        assert!(only.exists(), "no cgroup2 mount on this host");
+        return;
+    }
+    let name = format!("berth-v2-test-{}", std::process::id());
+    let dir = berth::cgroups::CgroupDir {
+        path: mount.join(&name),
+        mountpoint: mount.into(),
+        controllers: vec![],
+        unified: true,
+        created: false,
+    };
+    let mut dirs = vec![dir];
+    berth::cgroups::create(&mut dirs).unwrap();
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(dirs[0].path.join("cgroup.procs"), child.id().to_string()).unwrap();
+    assert_eq!(berth::cgroups::pids(&dirs), [child.id() as i32]);
+    berth::cgroups::freeze(&dirs).unwrap();
+    assert!(berth::cgroups::is_frozen(&dirs));
+    berth::cgroups::thaw(&dirs).unwrap();
+    assert!(!berth::cgroups::is_frozen(&dirs));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    berth::cgroups::destroy(&dirs).unwrap();
+    assert!(!dirs[0].path.exists());
+}
