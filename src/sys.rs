@@ -159,3 +159,92 @@ pub fn set_winsize(fd: &impl AsRawFd, ws: &libc::winsize) -> nix::Result<()> {
     // SAFETY: `ws` is a live winsize the kernel only reads.
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ as _, ws as *const libc::winsize) }).map(drop)
 }
+
+const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_PROG_ATTACH: libc::c_int = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+}
+
+/// BPF_PROG_LOAD of a device-cgroup program; on failure, the errno and the verifier's log.
+pub fn bpf_prog_load_cgroup_device(prog: &[crate::cgroups::ebpf::Insn]) -> Result<OwnedFd, (Errno, String)> {
+    let insns: Vec<u64> = prog
+        .iter()
+        .map(|i| {
+            u64::from(i.code) | u64::from(i.regs) << 8 | u64::from(i.off as u16) << 16 | u64::from(i.imm as u32) << 32
+        })
+        .collect();
+    let license = c"Apache-2.0";
+    let mut log = vec![0u8; 64 * 1024];
+    let attr = BpfProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `attr` points at `insns`, `license` and `log`, all alive across the call; its
+    // size is passed so the kernel reads only what we filled in. Little-endian x86_64 and
+    // aarch64 lay bpf_insn out as code, dst:4|src:4, off, imm, which `insns` encodes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const BpfProgLoadAttr,
+            std::mem::size_of::<BpfProgLoadAttr>(),
+        )
+    };
+    match Errno::result(ret) {
+        // SAFETY: the kernel returned a new fd owned by nobody else.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(e) => {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+            Err((e, String::from_utf8_lossy(&log[..end]).trim().to_string()))
+        }
+    }
+}
+
+/// Attaches a device program to a cgroup directory (no flags: it replaces the one before).
+pub fn bpf_prog_attach_cgroup_device(prog: &OwnedFd, cgroup_fd: RawFd) -> nix::Result<()> {
+    let attr = BpfProgAttachAttr {
+        target_fd: cgroup_fd as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: 0,
+    };
+    // SAFETY: `attr` is alive across the call and its size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const BpfProgAttachAttr,
+            std::mem::size_of::<BpfProgAttachAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}

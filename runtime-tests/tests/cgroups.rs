@@ -246,3 +246,39 @@ fn v2_procs_and_freeze_on_the_cgroup2_mount() {
     berth::cgroups::destroy(&dirs).unwrap();
     assert!(!dirs[0].path.exists());
 }
+
+/// The v2 device filter, for real: this host's cgroup2 mount has no controllers, but eBPF
+/// device programs attach to any cgroup2 directory, and the kernel enforces them there.
+#[test]
+fn v2_ebpf_device_filter_is_enforced() {
+    require_root();
+    let mount = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !mount.join("cgroup.procs").exists() {
+        return;
+    }
+    let name = format!("berth-ebpf-test-{}", std::process::id());
+    let mut dirs = vec![berth::cgroups::CgroupDir {
+        path: mount.join(&name),
+        mountpoint: mount.into(),
+        controllers: vec![],
+        unified: true,
+        created: false,
+    }];
+    berth::cgroups::create(&mut dirs).unwrap();
+    let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(json!({
+        "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 7, "minor": 0, "access": "r"}]
+    }))
+    .unwrap();
+    berth::cgroups::apply(&dirs, &resources).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs; \
+         head -c1 /dev/vcs >/dev/null && echo vcs-read; \
+         (: > /dev/vcs) 2>/dev/null && echo vcs-writable || echo vcs-write-denied; \
+         head -c1 /dev/vcs1 >/dev/null 2>&1 && echo vcs1-open || echo vcs1-denied; \
+         echo x > /dev/null && echo null-ok",
+        dirs[0].path.display()
+    );
+    let out = std::process::Command::new("sh").arg("-c").arg(script).output().unwrap();
+    berth::cgroups::destroy(&[berth::cgroups::CgroupDir { created: true, ..dirs[0].clone() }]).unwrap();
+    assert_eq!(stdout(&out), "vcs-read\nvcs-write-denied\nvcs1-denied\nnull-ok\n", "{}", stderr(&out));
+}

@@ -5,6 +5,7 @@
 //! v2.rs each know one file layout, and `apply` picks between them per controller. A resource
 //! whose controller the host does not have is an error, never silently dropped.
 
+pub mod ebpf;
 mod freezer;
 mod hierarchy;
 mod resources;

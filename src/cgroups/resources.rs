@@ -101,13 +101,17 @@ fn route(
     Err(Error::ControllerMissing { resource, controller: v1_name })
 }
 
-/// v1 has a devices controller; on v2 the same rules need an eBPF program, which berth does
-/// not load yet: refused there rather than silently leaving every device open.
+/// v1 has a devices controller; on v2 the same rules (plus runc's default allowed set) become
+/// an eBPF program attached to the container's cgroup.
 fn apply_devices(dirs: &[CgroupDir], rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
-    match dirs.iter().find(|d| !d.unified && d.has("devices")) {
-        Some(d) => v1::devices(&d.path, rules),
-        None => Err(Error::Unsupported(
-            "device cgroup rules on cgroup v2 need an eBPF device filter, which berth does not load yet".into(),
-        )),
+    if let Some(d) = dirs.iter().find(|d| !d.unified && d.has("devices")) {
+        return v1::devices(&d.path, rules);
     }
+    let d = dirs
+        .iter()
+        .find(|d| d.unified)
+        .ok_or(Error::ControllerMissing { resource: "device rules", controller: "devices" })?;
+    let mut all = rules.to_vec();
+    all.extend(v1::default_allowed_rules());
+    super::ebpf::attach(&d.path, &all)
 }

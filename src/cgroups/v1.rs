@@ -169,6 +169,25 @@ pub fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     Ok(())
 }
 
+/// The default allowed set as OCI rules, for the v2 device filter.
+pub fn default_allowed_rules() -> Vec<LinuxDeviceCgroup> {
+    DEFAULT_ALLOWED.iter().filter_map(|r| parse_rule(r)).collect()
+}
+
+/// "c 1:3 rwm" -> an allow rule.
+fn parse_rule(s: &str) -> Option<LinuxDeviceCgroup> {
+    let mut parts = s.split_whitespace();
+    let kind = parts.next()?;
+    let (major, minor) = parts.next()?.split_once(':')?;
+    let access = parts.next()?;
+    let num =
+        |n: &str| if n == "*" { serde_json::Value::Null } else { n.parse::<i64>().map(Into::into).unwrap_or_default() };
+    serde_json::from_value(serde_json::json!({
+        "allow": true, "type": kind, "major": num(major), "minor": num(minor), "access": access
+    }))
+    .ok()
+}
+
 /// "c 1:3 rwm"; a rule without type, numbers or access covers all ("a" for everything).
 pub fn device_rule(rule: &LinuxDeviceCgroup) -> String {
     let kind = rule.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
@@ -255,6 +274,14 @@ mod tests {
         assert_eq!(device_rule(&r), "c 1:3 rw");
         let r: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": true, "type": "c", "major": 136}"#).unwrap();
         assert_eq!(device_rule(&r), "c 136:* rwm");
+    }
+
+    #[test]
+    fn default_rules_round_trip() {
+        let rules = default_allowed_rules();
+        assert_eq!(rules.len(), DEFAULT_ALLOWED.len());
+        let back: Vec<String> = rules.iter().map(device_rule).collect();
+        assert_eq!(back, DEFAULT_ALLOWED);
     }
 
     #[test]
