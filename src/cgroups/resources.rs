@@ -1,18 +1,111 @@
 //! linux.resources -> files: each controller's settings go to the v1 hierarchy that holds it,
 //! else to the unified hierarchy when the host offers it there (the hybrid case: hugetlb on
-//! cgroup2 beside v1 memory, cpu, ...), else the request is refused.
+//! cgroup2 beside v1 memory, cpu, ...), else the request is refused. The two file layouts are
+//! the two implementations of `Layout`; the choice is made per controller at run time.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxPids, LinuxRdma, LinuxResources,
+};
 use serde::Serialize;
 
 use super::{v1, v2, CgroupDir};
 use crate::error::{Error, Result};
 
+/// How one cgroup version spells each resource in files.
+pub trait Layout {
+    fn memory(&self, dir: &Path, m: &LinuxMemory) -> Result<()>;
+    fn cpu(&self, dir: &Path, c: &LinuxCpu) -> Result<()>;
+    fn cpuset(&self, dir: &Path, c: &LinuxCpu) -> Result<()>;
+    fn pids(&self, dir: &Path, p: &LinuxPids) -> Result<()>;
+    fn block_io(&self, dir: &Path, b: &LinuxBlockIo) -> Result<()>;
+    fn hugetlb(&self, dir: &Path, h: &[LinuxHugepageLimit]) -> Result<()>;
+    fn devices(&self, dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()>;
+    fn rdma(&self, dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()>;
+}
+
+pub struct V1;
+pub struct V2;
+
+impl Layout for V1 {
+    fn memory(&self, dir: &Path, m: &LinuxMemory) -> Result<()> {
+        v1::memory(dir, m)
+    }
+    fn cpu(&self, dir: &Path, c: &LinuxCpu) -> Result<()> {
+        v1::cpu(dir, c)
+    }
+    fn cpuset(&self, dir: &Path, c: &LinuxCpu) -> Result<()> {
+        v1::cpuset(dir, c)
+    }
+    fn pids(&self, dir: &Path, p: &LinuxPids) -> Result<()> {
+        v1::pids(dir, p)
+    }
+    fn block_io(&self, dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+        v1::blkio(dir, b)
+    }
+    fn hugetlb(&self, dir: &Path, h: &[LinuxHugepageLimit]) -> Result<()> {
+        v1::hugetlb(dir, h)
+    }
+    fn devices(&self, dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+        v1::devices(dir, rules)
+    }
+    fn rdma(&self, dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()> {
+        write_rdma(dir, r)
+    }
+}
+
+impl Layout for V2 {
+    fn memory(&self, dir: &Path, m: &LinuxMemory) -> Result<()> {
+        v2::memory(dir, m)
+    }
+    fn cpu(&self, dir: &Path, c: &LinuxCpu) -> Result<()> {
+        v2::cpu(dir, c)
+    }
+    fn cpuset(&self, dir: &Path, c: &LinuxCpu) -> Result<()> {
+        v1::cpuset(dir, c)
+    }
+    fn pids(&self, dir: &Path, p: &LinuxPids) -> Result<()> {
+        v1::pids(dir, p)
+    }
+    fn block_io(&self, dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+        v2::io(dir, b)
+    }
+    fn hugetlb(&self, dir: &Path, h: &[LinuxHugepageLimit]) -> Result<()> {
+        v2::hugetlb(dir, h)
+    }
+    /// v2 has no devices files: the rules (plus runc's default allowed set) become an eBPF
+    /// program attached to the container's cgroup.
+    fn devices(&self, dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+        let mut all = rules.to_vec();
+        all.extend(v1::default_allowed_rules());
+        super::ebpf::attach(dir, &all)
+    }
+    fn rdma(&self, dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()> {
+        write_rdma(dir, r)
+    }
+}
+
+/// rdma.max lines: "mlx4_0 hca_handle=2 hca_object=2000", the same on v1 and v2.
+fn write_rdma(dir: &Path, rdma: &HashMap<String, LinuxRdma>) -> Result<()> {
+    for (dev, l) in rdma {
+        let mut line = dev.clone();
+        if let Some(h) = l.hca_handles() {
+            line.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = l.hca_objects() {
+            line.push_str(&format!(" hca_object={o}"));
+        }
+        super::write_file(dir, "rdma.max", &line)?;
+    }
+    Ok(())
+}
+
 pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory().as_ref().filter(|m| requested(m)) {
-        route(dirs, "memory", "memory", "memory", |d| v1::memory(d, m), |d| v2::memory(d, m))?;
+        let (dir, layout) = route(dirs, "memory limits", "memory", "memory")?;
+        layout.memory(dir, m)?;
     }
     if let Some(c) = r.cpu().as_ref() {
         let cpu_set = c.shares().is_some()
@@ -23,48 +116,49 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
             || c.realtime_period().is_some()
             || c.idle().is_some();
         if cpu_set {
-            route(dirs, "cpu limits", "cpu", "cpu", |d| v1::cpu(d, c), |d| v2::cpu(d, c))?;
+            let (dir, layout) = route(dirs, "cpu limits", "cpu", "cpu")?;
+            layout.cpu(dir, c)?;
         }
         if c.cpus().is_some() || c.mems().is_some() {
-            route(dirs, "cpuset", "cpuset", "cpuset", |d| v1::cpuset(d, c), |d| v1::cpuset(d, c))?;
+            let (dir, layout) = route(dirs, "cpuset", "cpuset", "cpuset")?;
+            layout.cpuset(dir, c)?;
         }
     }
     if let Some(p) = r.pids().as_ref() {
-        route(dirs, "pids limit", "pids", "pids", |d| v1::pids(d, p), |d| v1::pids(d, p))?;
+        let (dir, layout) = route(dirs, "pids limit", "pids", "pids")?;
+        layout.pids(dir, p)?;
     }
     if let Some(b) = r.block_io().as_ref().filter(|b| requested(b)) {
-        route(dirs, "block IO limits", "blkio", "io", |d| v1::blkio(d, b), |d| v2::io(d, b))?;
+        let (dir, layout) = route(dirs, "block IO limits", "blkio", "io")?;
+        layout.block_io(dir, b)?;
     }
     if let Some(h) = r.hugepage_limits().as_ref().filter(|h| !h.is_empty()) {
-        route(dirs, "hugepage limits", "hugetlb", "hugetlb", |d| v1::hugetlb(d, h), |d| v2::hugetlb(d, h))?;
+        let (dir, layout) = route(dirs, "hugepage limits", "hugetlb", "hugetlb")?;
+        layout.hugetlb(dir, h)?;
     }
     if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-        apply_devices(dirs, rules)?;
+        // Device filters need no controller on v2, only the cgroup itself.
+        let (dir, layout) = route(dirs, "device rules", "devices", "").or_else(|_| {
+            dirs.iter()
+                .find(|d| d.unified)
+                .map(|d| (d.path.as_path(), &V2 as &dyn Layout))
+                .ok_or(Error::ControllerMissing { resource: "device rules", controller: "devices" })
+        })?;
+        layout.devices(dir, rules)?;
     }
     if let Some(n) = r.network().as_ref() {
         if n.class_id().is_some() {
-            route(dirs, "network classID", "net_cls", "", |d| v1::net_cls(d, n), |_| Ok(()))?;
+            let (dir, _) = route(dirs, "network classID", "net_cls", "")?;
+            v1::net_cls(dir, n)?;
         }
         if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-            route(dirs, "network priorities", "net_prio", "", |d| v1::net_prio(d, n), |_| Ok(()))?;
+            let (dir, _) = route(dirs, "network priorities", "net_prio", "")?;
+            v1::net_prio(dir, n)?;
         }
     }
     if let Some(rdma) = r.rdma().as_ref().filter(|r| !r.is_empty()) {
-        let lines: Vec<String> = rdma
-            .iter()
-            .map(|(dev, l)| {
-                let mut s = dev.clone();
-                if let Some(h) = l.hca_handles() {
-                    s.push_str(&format!(" hca_handle={h}"));
-                }
-                if let Some(o) = l.hca_objects() {
-                    s.push_str(&format!(" hca_object={o}"));
-                }
-                s
-            })
-            .collect();
-        let write = |d: &Path| lines.iter().try_for_each(|l| super::write_file(d, "rdma.max", l));
-        route(dirs, "rdma limits", "rdma", "rdma", write, write)?;
+        let (dir, layout) = route(dirs, "rdma limits", "rdma", "rdma")?;
+        layout.rdma(dir, rdma)?;
     }
     if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
         let dir = dirs.iter().find(|d| d.unified).ok_or_else(|| {
@@ -80,38 +174,23 @@ fn requested<T: Serialize>(section: &T) -> bool {
     serde_json::to_value(section).is_ok_and(|v| v.as_object().is_none_or(|o| !o.is_empty()))
 }
 
-fn route(
-    dirs: &[CgroupDir],
+/// The directory and layout that hold `v1_name` (or, on cgroup2, `v2_name`; "" when v2 has
+/// no such controller).
+fn route<'a>(
+    dirs: &'a [CgroupDir],
     resource: &'static str,
     v1_name: &'static str,
     v2_name: &'static str,
-    on_v1: impl Fn(&Path) -> Result<()>,
-    on_v2: impl Fn(&Path) -> Result<()>,
-) -> Result<()> {
+) -> Result<(&'a Path, &'static dyn Layout)> {
     if let Some(d) = dirs.iter().find(|d| !d.unified && d.has(v1_name)) {
-        return on_v1(&d.path);
+        return Ok((&d.path, &V1));
     }
     if !v2_name.is_empty() {
         if let Some(d) = dirs.iter().find(|d| d.unified) {
             if v2::enable(d, v2_name)? {
-                return on_v2(&d.path);
+                return Ok((&d.path, &V2));
             }
         }
     }
     Err(Error::ControllerMissing { resource, controller: v1_name })
-}
-
-/// v1 has a devices controller; on v2 the same rules (plus runc's default allowed set) become
-/// an eBPF program attached to the container's cgroup.
-fn apply_devices(dirs: &[CgroupDir], rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
-    if let Some(d) = dirs.iter().find(|d| !d.unified && d.has("devices")) {
-        return v1::devices(&d.path, rules);
-    }
-    let d = dirs
-        .iter()
-        .find(|d| d.unified)
-        .ok_or(Error::ControllerMissing { resource: "device rules", controller: "devices" })?;
-    let mut all = rules.to_vec();
-    all.extend(v1::default_allowed_rules());
-    super::ebpf::attach(&d.path, &all)
 }

@@ -111,7 +111,8 @@ fn memory(dirs: &[CgroupDir]) -> Option<Value> {
                        "failcnt": events.get("max") },
             "swap": { "usage": num(d, "memory.swap.current"), "limit": num(d, "memory.swap.max") },
             "oomKill": events.get("oom_kill"),
-            "stats": raw,
+            "cache": raw.get("file"),
+            "raw": raw,
         }));
     }
     let oom = keyed(d, "memory.oom_control");
@@ -121,7 +122,8 @@ fn memory(dirs: &[CgroupDir]) -> Option<Value> {
         "kernel": entry("memory.kmem.usage_in_bytes", "memory.kmem.max_usage_in_bytes", "memory.kmem.limit_in_bytes", "memory.kmem.failcnt"),
         "kernelTCP": entry("memory.kmem.tcp.usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes", "memory.kmem.tcp.limit_in_bytes", "memory.kmem.tcp.failcnt"),
         "oomKill": oom.get("oom_kill"),
-        "stats": raw,
+        "cache": raw.get("cache"),
+        "raw": raw,
     }))
 }
 
