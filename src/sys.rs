@@ -248,3 +248,20 @@ pub fn bpf_prog_attach_cgroup_device(prog: &OwnedFd, cgroup_fd: RawFd) -> nix::R
     };
     Errno::result(ret).map(drop)
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); with FLAG_NEW_LISTENER the kernel returns
+/// the notification listener fd.
+pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> nix::Result<Option<OwnedFd>> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    let prog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: `prog` points at `program`, alive for the call; seccompiler's sock_filter has
+    // the kernel's layout (u16 code, u8 jt, u8 jf, u32 k).
+    let ret =
+        unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    let ret = Errno::result(ret)?;
+    if flags & crate::security::seccomp::FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the return value is a new fd owned by nobody else.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }));
+    }
+    Ok(None)
+}

@@ -217,3 +217,41 @@ pub fn status_field(text: &str, key: &str) -> String {
         .map(|v| v.trim().to_string())
         .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
+
+/// Podman's default seccomp profile (containers-common) resolved the way the engine does it
+/// for a container with `caps` on amd64, as the linux.seccomp section of config.json.
+pub fn podman_seccomp(caps: &[&str]) -> Value {
+    let text = std::fs::read_to_string("/usr/share/containers/seccomp.json")
+        .expect("podman's profile is missing: run scripts/setup (golang-github-containers-common)");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let list = |e: &Value, key: &str| -> Vec<String> {
+        e[key].as_array().map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    let applies = |s: &&Value| {
+        let (inc, exc) = (&s["includes"], &s["excludes"]);
+        list(inc, "caps").iter().all(|c| caps.contains(&c.as_str()))
+            && (list(inc, "arches").is_empty() || list(inc, "arches").iter().any(|a| a == "amd64"))
+            && !list(exc, "caps").iter().any(|c| caps.contains(&c.as_str()))
+            && !list(exc, "arches").iter().any(|a| a == "amd64")
+    };
+    let syscalls: Vec<Value> = v["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(applies)
+        .map(|s| {
+            let mut s = s.clone();
+            let o = s.as_object_mut().unwrap();
+            o.remove("includes");
+            o.remove("excludes");
+            o.remove("comment");
+            s
+        })
+        .collect();
+    json!({
+        "defaultAction": v["defaultAction"],
+        "defaultErrnoRet": v["defaultErrnoRet"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls,
+    })
+}

@@ -14,6 +14,7 @@ use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::{self, InitConfig};
+use crate::security::seccomp;
 use crate::{cgroups, spec, tty};
 
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -94,6 +95,9 @@ fn create_in(
     cgroup_dirs: &mut Vec<cgroups::CgroupDir>,
 ) -> Result<State> {
     let spec = &bundle.spec;
+    // A bad profile is refused before anything exists; compiling here also keeps it off the
+    // init's path.
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -138,16 +142,10 @@ fn create_in(
         preserve_fds,
         extra_env,
         console,
+        seccomp: seccomp.as_ref(),
     };
-    let mut run_hooks = |pid: Pid| -> Result<String> {
-        let mut creating = state.clone();
-        creating.pid = pid.as_raw();
-        let json = creating.oci(Status::Creating).to_string();
-        hooks::run(HookPoint::Prestart, spec.hooks().as_ref(), &json)?;
-        hooks::run(HookPoint::CreateRuntime, spec.hooks().as_ref(), &json)?;
-        Ok(creating.oci(Status::Created).to_string())
-    };
-    let pid = process::spawn(&cfg, &mut run_hooks)?;
+    let mut parent = CreateParent { state: &state, spec };
+    let pid = process::spawn(&cfg, &mut parent)?;
     state.pid = pid.as_raw();
     state.pid_start_time = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
@@ -159,6 +157,38 @@ fn create_in(
         return Err(e);
     }
     Ok(state)
+}
+
+/// The parent's answers to the init during create.
+struct CreateParent<'a> {
+    state: &'a State,
+    spec: &'a oci_spec::runtime::Spec,
+}
+
+impl CreateParent<'_> {
+    fn state_json(&self, pid: Pid, status: Status) -> String {
+        let mut s = self.state.clone();
+        s.pid = pid.as_raw();
+        s.oci(status).to_string()
+    }
+}
+
+impl process::ParentSide for CreateParent<'_> {
+    fn run_hooks(&mut self, pid: Pid) -> Result<String> {
+        let json = self.state_json(pid, Status::Creating);
+        hooks::run(HookPoint::Prestart, self.spec.hooks().as_ref(), &json)?;
+        hooks::run(HookPoint::CreateRuntime, self.spec.hooks().as_ref(), &json)?;
+        Ok(self.state_json(pid, Status::Created))
+    }
+
+    fn deliver_listener(&mut self, pid: Pid, listener: OwnedFd) -> Result<()> {
+        let s = self.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let Some(path) = s.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
+        let metadata = s.and_then(|s| s.listener_metadata().as_deref());
+        let state: serde_json::Value =
+            serde_json::from_str(&self.state_json(pid, Status::Creating)).unwrap_or_default();
+        seccomp::send_listener(path, &listener, pid.as_raw(), metadata, state)
+    }
 }
 
 /// `--preserve-fds N` plus systemd socket activation: with LISTEN_FDS set, those fds go in too

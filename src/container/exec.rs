@@ -14,6 +14,7 @@ use super::state::Status;
 use crate::error::{Error, Result};
 use crate::process::exec::{self, ExecConfig};
 use crate::process::namespaces::open_init_namespaces;
+use crate::security::seccomp;
 
 pub struct ExecOptions {
     pub process: Process,
@@ -56,6 +57,8 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         Some(sub) => crate::cgroups::sub_dirs(&c.state.cgroups, sub)?,
         None => c.state.cgroups.clone(),
     };
+    let seccomp_section = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let seccomp = seccomp_section.map(seccomp::compile).transpose()?;
     let terminal = opts.process.terminal().unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let cfg = ExecConfig {
@@ -64,8 +67,14 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         cgroups,
         console: theirs.as_ref(),
         preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
     };
-    let pid = exec::spawn(&cfg)?;
+    let mut deliver = |pid: Pid, listener: OwnedFd| -> Result<()> {
+        let Some(path) = seccomp_section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
+        let metadata = seccomp_section.and_then(|s| s.listener_metadata().as_deref());
+        seccomp::send_listener(path, &listener, pid.as_raw(), metadata, c.oci_state())
+    };
+    let pid = exec::spawn(&cfg, &mut deliver)?;
     write_pid_file(opts.pid_file.as_deref(), pid)?;
     Ok(Execd { pid, console: ours })
 }

@@ -12,11 +12,12 @@ use nix::unistd::{fchown, Gid, Pid, Uid};
 use oci_spec::runtime::Process;
 use std::os::fd::AsFd;
 
-use super::init::become_namespace_root;
+use super::init::{become_namespace_root, hand_over_listener};
 use super::launch::{self, Program};
 use super::namespaces::{for_children_only, ParentNamespaces};
 use super::sync::{self, Channel, Message};
 use crate::error::{Error, Result, SysContext};
+use crate::security::seccomp::Compiled;
 use crate::tty;
 
 pub struct ExecConfig<'a> {
@@ -26,10 +27,14 @@ pub struct ExecConfig<'a> {
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a Compiled>,
 }
 
+/// Delivers a seccomp NOTIFY listener for the process `pid` to its listener.
+pub type DeliverListener<'a> = dyn FnMut(Pid, OwnedFd) -> Result<()> + 'a;
+
 /// Returns the new process's host pid once it is about to execve.
-pub fn spawn(cfg: &ExecConfig) -> Result<Pid> {
+pub fn spawn(cfg: &ExecConfig, deliver: &mut DeliverListener) -> Result<Pid> {
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter_files(&cfg.namespaces)?;
     let pid = match crate::sys::clone_fork(CloneFlags::empty()) {
@@ -44,7 +49,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Pid> {
         }
     };
     drop(child_end);
-    let result = saved.restore().and_then(|()| parent_end.expect("ready", |m| matches!(m, Message::Ready)).map(drop));
+    let result = saved.restore().and_then(|()| handshake(&parent_end, pid, deliver));
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -53,8 +58,25 @@ pub fn spawn(cfg: &ExecConfig) -> Result<Pid> {
     Ok(pid)
 }
 
+fn handshake(ch: &Channel, pid: Pid, deliver: &mut DeliverListener) -> Result<()> {
+    loop {
+        match ch.recv_with_fd()? {
+            Some((Message::SeccompListener, Some(fd))) => {
+                deliver(pid, fd)?;
+                ch.send(&Message::ListenerSent)?;
+            }
+            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
+            Some((other, _)) => {
+                return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
+            }
+            None => return Err(Error::Init { code: 125, msg: "exec process exited before it was ready".into() }),
+        }
+    }
+}
+
 fn run(cfg: &ExecConfig, ch: Channel) -> ! {
-    let program = match setup(cfg) {
+    let program = match setup(cfg, &ch) {
         Ok(p) => p,
         Err(e) => {
             let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
@@ -70,7 +92,7 @@ fn run(cfg: &ExecConfig, ch: Channel) -> ! {
     crate::sys::exit_now(e.run_exit_code());
 }
 
-fn setup(cfg: &ExecConfig) -> Result<Program> {
+fn setup(cfg: &ExecConfig, ch: &Channel) -> Result<Program> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
     crate::cgroups::join_self(&cfg.cgroups)?;
@@ -85,7 +107,11 @@ fn setup(cfg: &ExecConfig) -> Result<Program> {
     if let Some(console) = cfg.console {
         setup_terminal(cfg.process, console)?;
     }
-    launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds)
+    let mut program = launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds, cfg.seccomp)?;
+    if let Some(listener) = program.seccomp_listener.take() {
+        hand_over_listener(ch, &listener)?;
+    }
+    Ok(program)
 }
 
 /// Inside the container's mount namespace now: the pty comes from its /dev/pts.

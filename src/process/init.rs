@@ -93,7 +93,10 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     let host_proc =
         open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open", "/proc")?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
-    let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds)?;
+    let mut program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
+    if let Some(listener) = program.seccomp_listener.take() {
+        hand_over_listener(ch, &listener)?;
+    }
     Ok(Launch { fifo, host_proc, program, state })
 }
 
@@ -114,6 +117,12 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
     drop(fifo);
     drop(launch.host_proc);
     launch::exec(&launch.program)
+}
+
+/// The parent delivers the NOTIFY listener to the engine before the init reports ready.
+pub fn hand_over_listener(ch: &Channel, listener: &OwnedFd) -> Result<()> {
+    ch.send_fd(&Message::SeccompListener, listener)?;
+    ch.expect("listener sent", |m| matches!(m, Message::ListenerSent)).map(drop)
 }
 
 /// process.terminal: a pty from the container's devpts, its peer bind-mounted on /dev/console

@@ -9,7 +9,9 @@ use oci_spec::runtime::{LinuxCapabilities, Process};
 
 use super::exec_path;
 use crate::error::{Error, Result, SysContext};
+use crate::security::seccomp::{self, Compiled};
 use crate::security::{self, capabilities, credentials, rlimits};
+use std::os::fd::OwnedFd;
 
 /// A program ready for execve.
 pub struct Program {
@@ -17,13 +19,39 @@ pub struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
     arg0: String,
+    /// Filters that go in last, right before execve (the no_new_privileges case).
+    late_seccomp: Option<Compiled>,
+    /// The NOTIFY listener, when a filter with NOTIFY rules is already loaded.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Everything after the process is in its namespaces and root. Errors here are the ones `run`
 /// maps to 126/127, and they are found before the caller reports "ready".
-pub fn prepare(process: &Process, in_userns: bool, extra_env: &[String], preserve_fds: u32) -> Result<Program> {
+///
+/// Seccomp goes in as late as it can: without no_new_privileges the kernel demands
+/// CAP_SYS_ADMIN to load a filter, so it is loaded before the capabilities are dropped; with
+/// it, right before execve — unless it has NOTIFY rules, whose listener the parent must
+/// receive before "ready".
+pub fn prepare(
+    process: &Process,
+    in_userns: bool,
+    extra_env: &[String],
+    preserve_fds: u32,
+    seccomp: Option<&Compiled>,
+) -> Result<Program> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut seccomp_listener = None;
+    let mut late_seccomp = None;
+    match seccomp {
+        Some(filters) if !nnp => seccomp_listener = seccomp::load(filters)?,
+        Some(filters) => late_seccomp = Some(filters.clone()),
+        None => {}
+    }
     become_user(process, in_userns)?;
+    if let Some(filters) = late_seccomp.take_if(|f| f.has_notify()) {
+        seccomp_listener = seccomp::load(&filters)?;
+    }
     enter_cwd(process.cwd())?;
     let args = process.args().as_deref().unwrap_or_default();
     let arg0 = args.first().cloned().ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
@@ -37,12 +65,18 @@ pub fn prepare(process: &Process, in_userns: bool, extra_env: &[String], preserv
         argv: cstrings(args)?,
         envp: cstrings(&env)?,
         arg0,
+        late_seccomp,
+        seccomp_listener,
     })
 }
 
 /// Replaces the process; returns only the error (mapped to 127/126 for `run`).
 pub fn exec(program: &Program) -> Error {
-    // Seccomp is loaded here, last before execve (its own issue).
+    if let Some(filters) = &program.late_seccomp {
+        if let Err(e) = seccomp::load(filters) {
+            return e;
+        }
+    }
     let errno = match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
         Err(e) => e,
         Ok(never) => match never {},

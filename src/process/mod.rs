@@ -11,4 +11,4 @@ pub mod supervise;
 pub mod sync;
 mod sysctl;
 
-pub use spawn::{spawn, InitConfig};
+pub use spawn::{spawn, InitConfig, ParentSide};

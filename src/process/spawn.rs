@@ -13,6 +13,8 @@ use super::namespaces::{self, ParentNamespaces, Plan};
 use super::sync::{self, Channel, Message};
 use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result};
+use crate::security::seccomp::Compiled;
+use std::os::fd::OwnedFd;
 
 /// What the init needs; it reaches the child as a copy of the parent's memory.
 pub struct InitConfig<'a> {
@@ -29,15 +31,20 @@ pub struct InitConfig<'a> {
     pub extra_env: Vec<String>,
     /// With process.terminal: the connected socket the pty master is sent on.
     pub console: Option<&'a std::os::fd::OwnedFd>,
+    pub seccomp: Option<&'a Compiled>,
 }
 
-/// Runs the prestart/createRuntime hooks for the init `pid` and returns the state JSON the
-/// container-side hooks get.
-pub type HookRunner<'a> = dyn FnMut(Pid) -> Result<String> + 'a;
+/// What the parent does when the init asks.
+pub trait ParentSide {
+    /// prestart and createRuntime hooks; returns the state JSON the container-side hooks get.
+    fn run_hooks(&mut self, pid: Pid) -> Result<String>;
+    /// Hands the seccomp NOTIFY listener to linux.seccomp.listenerPath.
+    fn deliver_listener(&mut self, pid: Pid, listener: OwnedFd) -> Result<()>;
+}
 
 /// Returns the init's host pid once it waits on the exec FIFO. On failure the init is killed
 /// and reaped; its mounts die with its mount namespace.
-pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
+pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     let plan = namespaces::plan(cfg.spec);
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter(&plan)?;
@@ -54,7 +61,7 @@ pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
         }
     };
     drop(child_end);
-    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, run_hooks));
+    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, parent));
     if let Err(e) = result {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -63,20 +70,26 @@ pub fn spawn(cfg: &InitConfig, run_hooks: &mut HookRunner) -> Result<Pid> {
     Ok(pid)
 }
 
-fn handshake(cfg: &InitConfig, plan: &Plan, ch: &Channel, pid: Pid, run_hooks: &mut HookRunner) -> Result<()> {
+fn handshake(cfg: &InitConfig, plan: &Plan, ch: &Channel, pid: Pid, parent: &mut dyn ParentSide) -> Result<()> {
     if plan.new_user {
         write_id_maps(cfg.spec, pid)?;
         ch.send(&Message::IdMapsWritten)?;
     }
     loop {
-        match ch.recv()? {
-            Some(Message::RunHooks) => {
-                let state = run_hooks(pid)?;
+        match ch.recv_with_fd()?.map(|(m, fd)| (m, fd)) {
+            Some((Message::SeccompListener, Some(fd))) => {
+                parent.deliver_listener(pid, fd)?;
+                ch.send(&Message::ListenerSent)?;
+            }
+            Some((Message::RunHooks, _)) => {
+                let state = parent.run_hooks(pid)?;
                 ch.send(&Message::HooksDone { state })?;
             }
-            Some(Message::Ready) => return Ok(()),
-            Some(Message::Failed { code, msg }) => return Err(Error::Init { code, msg }),
-            Some(other) => return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") }),
+            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
+            Some((other, _)) => {
+                return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
+            }
             None => return Err(Error::Init { code: 125, msg: "container init exited before it was ready".into() }),
         }
     }

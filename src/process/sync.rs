@@ -4,7 +4,13 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{FromRawFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
+    SockType,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
@@ -21,6 +27,11 @@ pub enum Message {
     Ready,
     /// init -> parent: the init failed; `code` is the exit code `run` reports.
     Failed { code: i32, msg: String },
+    /// init -> parent: the seccomp NOTIFY listener fd rides along (SCM_RIGHTS), for the
+    /// parent to hand to linux.seccomp.listenerPath.
+    SeccompListener,
+    /// parent -> init: the listener was delivered.
+    ListenerSent,
 }
 
 pub struct Channel {
@@ -40,21 +51,47 @@ impl Channel {
         Ok(())
     }
 
+    /// A message with an fd attached to the same packet.
+    pub fn send_fd(&self, msg: &Message, fd: &OwnedFd) -> Result<()> {
+        let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init { code: 125, msg: e.to_string() })?;
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .ctx("send", "sync channel")?;
+        Ok(())
+    }
+
     /// None when the other side closed the channel (exited) without a message.
     pub fn recv(&self) -> Result<Option<Message>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    pub fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 256 * 1024];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.ctx("receive", "sync channel")?,
+                Err(e) => return Err(Error::sys("receive", "sync channel", e)),
+                Ok(msg) => {
+                    let mut fd = None;
+                    for c in msg.cmsgs().ctx("read control message", "sync channel")? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n])
-            .map(Some)
-            .map_err(|e| Error::Init { code: 125, msg: format!("sync channel: {e}") })
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Init { code: 125, msg: format!("sync channel: {e}") })?;
+        Ok(Some((msg, fd)))
     }
 
     /// Waits for exactly `expected`; a failure report becomes the error it describes.

@@ -1,9 +1,10 @@
 //! What the container's process may do: capabilities, identity, resource limits and
-//! no_new_privileges. Seccomp joins here with its own issue.
+//! no_new_privileges, seccomp.
 
 pub mod capabilities;
 pub mod credentials;
 pub mod rlimits;
+pub mod seccomp;
 
 use crate::error::{Result, SysContext};
 

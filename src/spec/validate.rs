@@ -68,6 +68,38 @@ fn check_mounts(spec: &Spec) -> Result<()> {
         if !dest.is_absolute() {
             return Err(invalid(format!("mount destination {dest:?} is not an absolute path")));
         }
+        check_proc_mount(dest, mount.typ().as_deref().unwrap_or("none"))?;
+    }
+    Ok(())
+}
+
+/// Files under /proc a bundle may cover (lxcfs does, to show the container's own numbers);
+/// anything else there would let a bundle hide or fake what the runtime relies on, so it is
+/// refused as runc refuses it.
+const PROC_OVERMOUNTS: [&str; 9] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+];
+
+fn check_proc_mount(dest: &Path, fstype: &str) -> Result<()> {
+    let normal: PathBuf = dest.components().collect();
+    if normal == Path::new("/proc") {
+        return match fstype {
+            "proc" => Ok(()),
+            other => Err(invalid(format!("/proc may only be mounted as proc, not {other:?}"))),
+        };
+    }
+    if normal.starts_with("/proc") && !PROC_OVERMOUNTS.iter().any(|p| normal == Path::new(p)) {
+        return Err(invalid(format!(
+            "mount destination {dest:?} is under /proc and not one of the files that may be covered"
+        )));
     }
     Ok(())
 }
@@ -148,6 +180,16 @@ mod tests {
         assert!(check_version("2.0.0").is_err());
         assert!(check_version("1.0").is_err());
         assert!(check_version("").is_err());
+    }
+
+    #[test]
+    fn proc_overmounts() {
+        assert!(check_proc_mount(Path::new("/proc"), "proc").is_ok());
+        assert!(check_proc_mount(Path::new("/proc"), "tmpfs").is_err());
+        assert!(check_proc_mount(Path::new("/proc/meminfo"), "bind").is_ok());
+        assert!(check_proc_mount(Path::new("/proc/self/exe"), "bind").is_err());
+        assert!(check_proc_mount(Path::new("/proc/sys/kernel"), "tmpfs").is_err());
+        assert!(check_proc_mount(Path::new("/procfoo"), "tmpfs").is_ok());
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! Each escape class the peers were bitten by, attempted for real and refused.
+
+use std::os::unix::fs::symlink;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use runtime_tests::*;
+use serde_json::json;
+
+fn digest(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// CVE-2019-5736: the container reached the runtime's binary through /proc/<init>/exe and
+/// rewrote it. berth's init is berth itself until execve, so it must stay out of reach.
+#[test]
+fn host_binary_is_out_of_reach_through_the_init() {
+    let mut b = Bundle::new("cve5736");
+    b.sh("sleep 300");
+    assert!(b.create().status.success());
+    let before = digest(&berth_bin());
+    let attack = "ls -l /proc/1/exe 2>&1; cat /proc/1/exe > /dev/null 2>&1 && echo exe-readable; \
+                  (echo x >> /proc/1/exe) 2>/dev/null && echo exe-writable; \
+                  (exec 3</proc/1/exe) 2>/dev/null && echo exe-openable; echo end";
+    let out = b.cmd(&["exec", &b.id, "sh", "-c", attack]);
+    let text = stdout(&out);
+    assert!(text.contains("Permission denied"), "{text}{}", stderr(&out));
+    for bad in ["exe-readable", "exe-writable", "exe-openable"] {
+        assert!(!text.contains(bad), "{bad}: {text}");
+    }
+    assert!(text.ends_with("end\n"));
+    assert!(b.cmd(&["start", &b.id]).status.success());
+    assert_eq!(digest(&berth_bin()), before, "the berth binary changed");
+}
+
+/// CVE-2024-21626: a runtime fd leaked into the init let process.cwd (or exec --cwd) be
+/// /proc/self/fd/N, a directory outside the rootfs.
+#[test]
+fn cwd_can_never_point_outside_the_rootfs() {
+    let mut refused_as_escape = false;
+    for fd in 3..=12 {
+        let mut b = Bundle::new("cve21626");
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}"));
+        b.sh("pwd; ls");
+        let out = b.run();
+        assert!(!out.status.success(), "cwd /proc/self/fd/{fd} was accepted: {}", stdout(&out));
+        refused_as_escape |= stderr(&out).contains("escapes the root filesystem");
+        b.assert_nothing_left();
+    }
+    assert!(refused_as_escape, "no runtime fd was open at chdir time, so the check was not exercised");
+    let mut b = Bundle::new("cve21626exec");
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    for fd in 3..=8 {
+        let out = b.cmd(&["exec", "--cwd", &format!("/proc/self/fd/{fd}"), &b.id, "pwd"]);
+        assert!(!out.status.success(), "exec --cwd /proc/self/fd/{fd} was accepted: {}", stdout(&out));
+    }
+}
+
+/// CVE-2021-30465: a mount destination that races between a directory and a symlink to the
+/// host must still land inside the rootfs.
+#[test]
+fn mount_destination_racing_into_a_symlink_stays_inside() {
+    let mut b = Bundle::new("cve30465");
+    let outside = b.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/race/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh("true");
+    b.save();
+    let race = b.dir.join("rootfs/race");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (race, outside, stop) = (race.clone(), outside.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_dir_all(&race);
+                let _ = std::fs::remove_file(&race);
+                let _ = std::fs::create_dir_all(race.join("mnt"));
+                let _ = std::fs::remove_dir_all(&race);
+                let _ = symlink(&outside, &race);
+                std::thread::yield_now();
+            }
+        })
+    };
+    for _ in 0..30 {
+        let _ = b.berth().args(["run", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
+        let _ = b.cmd(&["delete", "--force", &b.id]);
+        assert!(!outside.join("mnt").exists(), "a mount destination was created outside the rootfs");
+    }
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert!(!outside.join("mnt").exists());
+}
+
+#[test]
+fn proc_entries_cannot_be_overmounted_by_a_bundle() {
+    for dest in ["/proc/sys", "/proc/self", "/proc/kcore"] {
+        let mut b = Bundle::new("procmount");
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}));
+        let out = b.create();
+        assert!(!out.status.success(), "{dest} accepted");
+        assert!(stderr(&out).contains("under /proc"), "{}", stderr(&out));
+        b.assert_nothing_left();
+    }
+    let mut ok = Bundle::new("procmeminfo");
+    let fake = ok.dir.join("meminfo");
+    std::fs::write(&fake, "MemTotal: 1 kB\n").unwrap();
+    ok.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/meminfo", "type": "bind", "source": fake, "options": ["bind", "ro"]}));
+    ok.sh("cat /proc/meminfo");
+    assert_eq!(ok.run_ok(), "MemTotal: 1 kB\n");
+}

@@ -1,0 +1,184 @@
+//! Seccomp inside real containers: podman's default profile, argument conditions, exec'd
+//! processes, the loading point with and without no_new_privileges, NOTIFY, bad profiles.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use runtime_tests::*;
+use serde_json::json;
+
+const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// The container may change its hostname (CAP_SYS_ADMIN in its own UTS namespace), but the
+/// profile, resolved for the default capabilities, forbids sethostname: a refusal can only
+/// come from the filter.
+fn with_podman_profile(b: &mut Bundle) {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.config["linux"]["seccomp"] = podman_seccomp(&DEFAULT_CAPS);
+}
+
+const PROBE: &str = "grep '^Seccomp:' /proc/self/status; hostname changed 2>&1 || true; echo allowed-ok; linux32 true && echo personality-8-ok";
+
+#[test]
+fn podmans_default_profile_holds_in_the_container() {
+    let mut b = Bundle::new("seccomp");
+    with_podman_profile(&mut b);
+    b.sh(PROBE);
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Seccomp:\t2");
+    assert!(lines[1].contains("Operation not permitted"), "sethostname was not denied: {out}");
+    assert_eq!(&lines[2..], ["allowed-ok", "personality-8-ok"]);
+
+    // The same bundle without the filter: the hostname change goes through.
+    let mut control = Bundle::new("noseccomp");
+    with_podman_profile(&mut control);
+    control.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    control.sh(PROBE);
+    let out = control.run_ok();
+    assert!(out.starts_with("Seccomp:\t0\nallowed-ok"), "{out}");
+}
+
+#[test]
+fn argument_conditions_and_errno() {
+    let mut b = Bundle::new("secargs");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95,
+                      "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}]}]
+    });
+    b.sh("kill -0 $$ && echo signal-0-ok; kill -USR1 $$ 2>&1; echo done");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "signal-0-ok");
+    assert!(lines[1].to_lowercase().contains("not supported"), "SIGUSR1 was not refused with EOPNOTSUPP: {out}");
+    assert_eq!(lines[2], "done");
+}
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    let mut b = Bundle::new("secexec");
+    with_podman_profile(&mut b);
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    let out = b.cmd(&["exec", &b.id, "sh", "-c", PROBE]);
+    let text = stdout(&out);
+    assert!(text.starts_with("Seccomp:\t2\n"), "{text}{}", stderr(&out));
+    assert!(text.contains("Operation not permitted"), "{text}");
+}
+
+#[test]
+fn filter_loads_with_and_without_no_new_privileges_for_an_unprivileged_user() {
+    for nnp in [false, true] {
+        let mut b = Bundle::new("secnnp");
+        b.config["linux"]["seccomp"] = podman_seccomp(&[]);
+        b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.config["process"]["capabilities"] = json!({});
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.sh("grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status");
+        let out = b.run_ok();
+        assert_eq!(out, format!("NoNewPrivs:\t{}\nSeccomp:\t2\n", u8::from(nnp)), "nnp={nnp}");
+    }
+}
+
+#[test]
+fn malformed_profiles_fail_create_and_leave_nothing() {
+    let cases = [
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+            "index 6",
+        ),
+        (json!({"defaultAction": "SCMP_ACT_BOGUS"}), "SCMP_ACT_BOGUS"),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]}),
+            "SCMP_CMP_BOGUS",
+        ),
+        (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PPC64"]}), "ScmpArchPpc64"),
+    ];
+    for (profile, needle) in cases {
+        let mut b = Bundle::new("secbad");
+        b.config["linux"]["seccomp"] = profile;
+        let out = b.create();
+        assert!(!out.status.success(), "{needle}: accepted");
+        assert!(stderr(&out).contains(needle), "{needle}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+        b.assert_nothing_left();
+    }
+}
+
+/// struct seccomp_notif (80 bytes) and struct seccomp_notif_resp (24 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+const SECCOMP_IOCTL_NOTIF_RECV: u64 = 0xc050_2100;
+const SECCOMP_IOCTL_NOTIF_SEND: u64 = 0xc018_2101;
+
+#[test]
+fn notify_delivers_the_listener_which_answers_the_call() {
+    let mut b = Bundle::new("secnotify");
+    let sock = b.dir.join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "test-metadata",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.sh("mkdir /tmp/x 2>&1; echo done");
+    let id = b.id.clone();
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8192];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(f) = c {
+                // SAFETY: SCM_RIGHTS installed this fd in our table; we are its only owner.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(f[0]) });
+            }
+        }
+        let n = msg.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(state["fds"], json!(["seccompFd"]));
+        assert_eq!(state["metadata"], "test-metadata");
+        assert_eq!(state["state"]["id"], id.as_str());
+        let fd = fd.expect("no listener fd");
+        let mut req = Notif::default();
+        // SAFETY: NOTIF_RECV fills the zeroed 80-byte struct `req`, which lives across the call.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV as _, &mut req as *mut Notif) };
+        assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+        assert_eq!(req.nr, 83, "not mkdir");
+        let resp = NotifResp { id: req.id, val: 0, error: -libc::EXDEV, flags: 0 };
+        // SAFETY: NOTIF_SEND reads the 24-byte `resp`, which lives across the call.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND as _, &resp as *const NotifResp) };
+        assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+    });
+    let out = b.run_ok();
+    agent.join().unwrap();
+    assert!(out.contains("Invalid cross-device link"), "the listener's answer did not arrive: {out}");
+    assert!(out.ends_with("done\n"));
+}
