@@ -118,3 +118,17 @@ fn proc_entries_cannot_be_overmounted_by_a_bundle() {
     ok.sh("cat /proc/meminfo");
     assert_eq!(ok.run_ok(), "MemTotal: 1 kB\n");
 }
+
+/// The container gets a session keyring of its own (so it cannot read the host's keys),
+/// unless --no-new-keyring.
+#[test]
+fn session_keyring_per_container() {
+    let mut b = Bundle::new("keyring");
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.sh("cat /proc/keys");
+    assert!(b.run_ok().contains(&format!("keyring   _ses.{}:", b.id)));
+    b.save();
+    let out = b.berth().args(["run", "--no-new-keyring", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
+    assert!(out.status.success());
+    assert!(!stdout(&out).contains(&format!("_ses.{}", b.id)));
+}

@@ -182,3 +182,15 @@ fn notify_delivers_the_listener_which_answers_the_call() {
     assert!(out.contains("Invalid cross-device link"), "the listener's answer did not arrive: {out}");
     assert!(out.ends_with("done\n"));
 }
+
+#[test]
+fn filter_flags_are_applied() {
+    let mut b = Bundle::new("secflags");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [{"names": ["swapon"], "action": "SCMP_ACT_LOG"}]
+    });
+    b.sh("grep '^Seccomp:' /proc/self/status");
+    assert_eq!(b.run_ok(), "Seccomp:\t2\n");
+}

@@ -113,12 +113,16 @@ pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs.iter().filter(|d| d.created) {
         let path = &dir.path;
+        // An init that just exited leaves the cgroup populated for a moment: retry quickly
+        // first, then back off.
+        let mut pause = Duration::from_micros(100);
         loop {
             match fs::remove_dir(path) {
                 Ok(()) => break,
                 Err(e) if e.kind() == ErrorKind::NotFound => break,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 Err(source) => return Err(Error::Cgroup { op: "remove", path: path.clone(), source }),
             }
