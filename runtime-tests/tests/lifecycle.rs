@@ -180,7 +180,7 @@ fn version_and_features() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["hooks"].as_array().unwrap().len() == 6);
     assert!(f["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
-    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
 }
 
 #[test]

@@ -98,6 +98,7 @@ fn create_in(
     // A bad profile is refused before anything exists; compiling here also keeps it off the
     // init's path.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
+    let idmaps = idmap_namespaces(spec)?;
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -143,6 +144,7 @@ fn create_in(
         extra_env,
         console,
         seccomp: seccomp.as_ref(),
+        idmaps: &idmaps,
     };
     let mut parent = CreateParent { state: &state, spec };
     let pid = process::spawn(&cfg, &mut parent)?;
@@ -157,6 +159,36 @@ fn create_in(
         return Err(e);
     }
     Ok(state)
+}
+
+/// For each config mount that is idmapped (mappings, or the idmap/ridmap option), a user
+/// namespace holding its mapping; the mount's own mappings, else the container's.
+fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs::File>>> {
+    let linux = spec.linux().as_ref();
+    let mut out = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let option = m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap");
+        let (uid, gid) = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
+        if !option && uid.is_none() && gid.is_none() {
+            out.push(None);
+            continue;
+        }
+        let bind =
+            m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        if !bind {
+            return Err(Error::InvalidConfig(format!("idmapped mount on {:?} must be a bind mount", m.destination())));
+        }
+        let uid = uid.or_else(|| linux.and_then(|l| l.uid_mappings().as_deref())).unwrap_or_default();
+        let gid = gid.or_else(|| linux.and_then(|l| l.gid_mappings().as_deref())).unwrap_or_default();
+        if uid.is_empty() || gid.is_empty() || uid.iter().chain(gid).any(|m| m.size() == 0) {
+            return Err(Error::InvalidConfig(format!(
+                "idmapped mount on {:?} needs non-empty uidMappings and gidMappings (its own or the container's)",
+                m.destination()
+            )));
+        }
+        out.push(Some(crate::process::userns::with_mappings(uid, gid)?));
+    }
+    Ok(out)
 }
 
 /// The parent's answers to the init during create.

@@ -77,6 +77,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
         in_userns: plan.in_userns(),
         new_cgroupns: plan.new_cgroup,
         cgroups: cfg.cgroups,
+        idmaps: cfg.idmaps,
     };
     rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {

@@ -10,5 +10,6 @@ pub mod spawn;
 pub mod supervise;
 pub mod sync;
 mod sysctl;
+pub mod userns;
 
 pub use spawn::{spawn, InitConfig, ParentSide};

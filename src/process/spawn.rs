@@ -32,6 +32,8 @@ pub struct InitConfig<'a> {
     /// With process.terminal: the connected socket the pty master is sent on.
     pub console: Option<&'a std::os::fd::OwnedFd>,
     pub seccomp: Option<&'a Compiled>,
+    /// Per config mount: the user namespace of an idmapped mount.
+    pub idmaps: &'a [Option<std::fs::File>],
 }
 
 /// What the parent does when the init asks.

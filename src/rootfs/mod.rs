@@ -32,8 +32,9 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
         .ctx("bind rootfs onto itself", rootfs.display())?;
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or_default();
-    for m in mounts {
-        mounts::mount_entry(&root, m, ctx)?;
+    for (i, m) in mounts.iter().enumerate() {
+        let idmap = ctx.idmaps.get(i).and_then(|u| u.as_ref());
+        mounts::mount_entry(&root, m, ctx, idmap)?;
     }
     let linux = spec.linux().as_ref();
     let dev_is_bound = mounts.iter().any(|m| {

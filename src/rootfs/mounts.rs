@@ -22,15 +22,20 @@ pub struct MountContext<'a> {
     pub in_userns: bool,
     pub new_cgroupns: bool,
     pub cgroups: &'a [CgroupDir],
+    /// Per config mount (same index): the user namespace of an idmapped bind mount.
+    pub idmaps: &'a [Option<std::fs::File>],
 }
 
-pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext) -> Result<()> {
+pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&std::fs::File>) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("none");
     let dest = m.destination();
     if opts.is_bind() || fstype == "bind" {
         let source = bind_source(m, ctx.bundle)?;
-        return bind(root, &source, dest, &opts);
+        return match idmap {
+            Some(userns) => bind_idmapped(root, &source, dest, &opts, userns),
+            None => bind(root, &source, dest, &opts),
+        };
     }
     match fstype {
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroupfs(root, dest, &opts, ctx),
@@ -87,6 +92,33 @@ pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Res
     mount(Some(source), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>).map_err(|errno| {
         Error::Mount { what: source.display().to_string(), target: root.display(dest), fstype: "bind".into(), errno }
     })?;
+    if !opts.remount_flags().is_empty() {
+        let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
+        remount_bind(&mounted, opts.remount_flags(), &root.display(dest))?;
+    }
+    finish(root, dest, opts)
+}
+
+/// A bind mount that shows file ownership through `userns`'s mapping: the source is cloned
+/// as a detached tree, marked idmapped, and attached at the destination.
+fn bind_idmapped(root: &Root, source: &Path, dest: &Path, opts: &MountOptions, userns: &std::fs::File) -> Result<()> {
+    let meta = std::fs::metadata(source).map_err(|e| Error::io("bind mount source", source.display(), e))?;
+    let target = if meta.is_dir() { root.mkdir_all(dest)? } else { root.create_file(dest)? };
+    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let fail = |op: &'static str| {
+        move |errno| Error::Mount {
+            what: format!("{} ({op})", source.display()),
+            target: root.display(dest),
+            fstype: "idmapped bind".into(),
+            errno,
+        }
+    };
+    let tree = crate::sys::open_tree_clone(&c_source, recursive).map_err(fail("open_tree"))?;
+    let all = opts.idmap == Some(super::options::Recursive::Yes) || recursive;
+    crate::sys::mount_setattr_idmap(&tree, userns, all).map_err(fail("mount_setattr idmap"))?;
+    crate::sys::move_mount_to(&tree, &target).map_err(fail("move_mount"))?;
     if !opts.remount_flags().is_empty() {
         let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
         remount_bind(&mounted, opts.remount_flags(), &root.display(dest))?;

@@ -12,11 +12,26 @@ pub struct MountOptions {
     pub rec_set: u64,
     pub rec_clr: u64,
     pub data: Vec<String>,
+    /// "idmap" / "ridmap": the mount shows ownership through its id mapping.
+    pub idmap: Option<Recursive>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recursive {
+    No,
+    Yes,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), rec_set: 0, rec_clr: 0, data: Vec::new() }
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            rec_set: 0,
+            rec_clr: 0,
+            data: Vec::new(),
+            idmap: None,
+        }
     }
 }
 
@@ -36,7 +51,7 @@ impl MountOptions {
 }
 
 /// Every option name berth recognises as a flag (reported by `berth features`).
-pub const NAMES: [&str; 58] = [
+pub const NAMES: [&str; 60] = [
     "ro",
     "rw",
     "nosuid",
@@ -95,6 +110,8 @@ pub const NAMES: [&str; 58] = [
     "ratime",
     "rnorelatime",
     "rnostrictatime",
+    "idmap",
+    "ridmap",
 ];
 
 enum Opt {
@@ -104,6 +121,7 @@ enum Opt {
     RecSet(u64),
     RecClear(u64),
     RecAtime(u64),
+    Idmap(Recursive),
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -166,6 +184,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "rnoatime" => RecAtime(MOUNT_ATTR_NOATIME),
         "rstrictatime" => RecAtime(MOUNT_ATTR_STRICTATIME),
         "ratime" | "rnorelatime" | "rnostrictatime" => RecAtime(MOUNT_ATTR_RELATIME),
+        "idmap" => Idmap(Recursive::No),
+        "ridmap" => Idmap(Recursive::Yes),
         _ => return None,
     })
 }
@@ -191,6 +211,7 @@ pub fn parse(options: &[String]) -> MountOptions {
                 out.rec_clr |= MOUNT_ATTR_ATIME;
                 out.rec_set = (out.rec_set & !MOUNT_ATTR_ATIME) | a;
             }
+            Some(Opt::Idmap(r)) => out.idmap = Some(r),
             None => out.data.push(option.clone()),
         }
     }
