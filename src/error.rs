@@ -84,6 +84,17 @@ impl Error {
         Error::Io { op, target: target.to_string(), source }
     }
 
+    /// Refused for lack of privilege (the rootless cases that fall back).
+    pub fn is_permission(&self) -> bool {
+        let io =
+            |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS));
+        match self {
+            Error::Cgroup { source, .. } | Error::CgroupWrite { source, .. } | Error::Io { source, .. } => io(source),
+            Error::Sys { errno, .. } => matches!(errno, nix::errno::Errno::EACCES | nix::errno::Errno::EPERM),
+            _ => false,
+        }
+    }
+
     /// The exit code `run` reports when this error stopped the container before its process
     /// ran: 127 and 126 as shells use them, 125 for the runtime's own failures.
     pub fn run_exit_code(&self) -> i32 {

@@ -155,12 +155,47 @@ fn cgroup_is_joined_and_removed() {
 #[test]
 fn user_namespace_maps_root_to_an_unprivileged_id() {
     let mut b = Bundle::new("userns");
+    let vol = b.dir.join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::set_permissions(&vol, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // Mapped root cannot create directories in a rootfs that real root owns: the image
+    // provides its mount points.
+    std::fs::create_dir(b.dir.join("rootfs/vol")).unwrap();
     b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.sh("id -u; cat /proc/self/uid_map; sleep 300");
-    assert!(b.run_detached(&[]).status.success(), "{}", stderr(&b.run_detached(&[])));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["bind"]}));
+    b.sh("id -u; cat /proc/self/uid_map; touch /vol/made-inside; sleep 300");
+    let out = b.run_detached(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let pid = b.state()["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert_eq!(status_field(&status, "Uid").split('\t').next().unwrap(), "100000");
+    let file = vol.join("made-inside");
+    for _ in 0..200 {
+        if file.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let meta = std::fs::metadata(&file).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+}
+
+#[test]
+fn a_bad_mapping_is_refused_naming_it() {
+    let mut b = Bundle::new("badmap");
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let out = b.create();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("0 100000 0"), "{}", stderr(&out));
+    b.assert_nothing_left();
 }

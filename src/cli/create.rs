@@ -54,6 +54,6 @@ impl CreateFlags {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    container::create(&g.root, &a.id, &a.opts.options(false))?;
+    container::create(&g.root(), &a.id, &a.opts.options(false))?;
     Ok(0)
 }

@@ -9,6 +9,6 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    berth::container::delete(&g.root, &a.id, a.force)?;
+    berth::container::delete(&g.root(), &a.id, a.force)?;
     Ok(0)
 }

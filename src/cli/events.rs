@@ -16,12 +16,12 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     if a.stats {
-        println!("{}", berth::container::stats_event(&g.root, &a.id)?);
+        println!("{}", berth::container::stats_event(&g.root(), &a.id)?);
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;
     let mut out = std::io::stdout().lock();
-    berth::container::events(&g.root, &a.id, interval, &mut |event| {
+    berth::container::events(&g.root(), &a.id, interval, &mut |event| {
         let _ = writeln!(out, "{event}");
         let _ = out.flush();
     })?;

@@ -73,7 +73,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         sub_cgroup: a.cgroup.clone(),
     };
     let signals = (!a.detach).then(block_forwarded_signals);
-    let execd = container::exec(&g.root, &a.id, &opts).map_err(run_failure)?;
+    let execd = container::exec(&g.root(), &a.id, &opts).map_err(run_failure)?;
     let Some(signals) = signals else { return Ok(0) };
     let console = match &execd.console {
         Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),
@@ -100,7 +100,7 @@ fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
     if a.command.is_empty() {
         return Err(fail("exec needs a command, or --process".into()));
     }
-    let spec = container::saved_config(&g.root, &a.id)?;
+    let spec = container::saved_config(&g.root(), &a.id)?;
     let mut p = spec.process().clone().ok_or_else(|| fail("the container's config has no process".into()))?;
     p.set_args(Some(a.command.clone()));
     p.set_terminal(Some(a.tty));

@@ -13,6 +13,6 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let signal = berth::container::parse_signal(&a.signal)?;
-    berth::container::kill(&g.root, &a.id, signal, a.all)?;
+    berth::container::kill(&g.root(), &a.id, signal, a.all)?;
     Ok(0)
 }

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    let containers = berth::container::list(&g.root)?;
+    let containers = berth::container::list(&g.root())?;
     if a.quiet {
         containers.iter().for_each(|c| println!("{}", c.state.id));
         return Ok(0);

@@ -32,9 +32,9 @@ pub struct Cli {
 
 #[derive(clap::Args)]
 pub struct Global {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state (default /run/berth; $XDG_RUNTIME_DIR/berth when not root)
+    #[arg(long = "root", global = true)]
+    pub root_dir: Option<PathBuf>,
     /// Write log lines to this file as well as stderr
     #[arg(long, global = true)]
     pub log: Option<String>,
@@ -61,6 +61,20 @@ pub enum Format {
 }
 
 impl Global {
+    /// As runc: an unprivileged caller keeps its state under its own runtime directory.
+    pub fn root(&self) -> PathBuf {
+        if let Some(dir) = &self.root_dir {
+            return dir.clone();
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/run/berth");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("berth"),
+            _ => PathBuf::from(format!("/tmp/berth-{}", nix::unistd::geteuid())),
+        }
+    }
+
     pub fn init_logging(&self) -> std::io::Result<()> {
         let format = match self.log_format {
             Format::Text => LogFormat::Text,

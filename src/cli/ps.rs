@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    let pids = berth::container::pids(&g.root, &a.id)?;
+    let pids = berth::container::pids(&g.root(), &a.id)?;
     match a.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids).unwrap_or_default()),
         "table" => print_table(&pids, &a.ps_args)?,

@@ -22,19 +22,19 @@ pub struct Args {
 /// 127 when it never ran (berth failed; not executable; not found).
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let signals = (!a.detach).then(block_forwarded_signals);
-    let created = container::create(&g.root, &a.id, &a.opts.options(!a.detach)).map_err(run_failure)?;
+    let created = container::create(&g.root(), &a.id, &a.opts.options(!a.detach)).map_err(run_failure)?;
     let console = match &created.console {
         Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),
         None => None,
     };
-    if let Err(e) = container::start(&g.root, &a.id) {
-        let _ = container::delete(&g.root, &a.id, true);
+    if let Err(e) = container::start(&g.root(), &a.id) {
+        let _ = container::delete(&g.root(), &a.id, true);
         return Err(run_failure(e));
     }
     let Some(signals) = signals else { return Ok(0) };
     let code = supervise(Pid::from_raw(created.state.pid), console, &signals).map_err(run_failure)?;
     if !a.keep {
-        container::delete(&g.root, &a.id, true)?;
+        container::delete(&g.root(), &a.id, true)?;
     }
     Ok(code)
 }

@@ -6,6 +6,6 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    berth::container::start(&g.root, &a.id)?;
+    berth::container::start(&g.root(), &a.id)?;
     Ok(0)
 }

@@ -60,7 +60,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         Some(path) => read_resources(path)?,
         None => from_flags(a)?,
     };
-    berth::container::update(&g.root, &a.id, &resources)?;
+    berth::container::update(&g.root(), &a.id, &resources)?;
     Ok(0)
 }
 

@@ -102,10 +102,22 @@ fn create_in(
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
-    cgroups::create(cgroup_dirs)?;
+    if let Err(e) = cgroups::create(cgroup_dirs) {
+        // An unprivileged caller gets cgroups only where they were delegated to it.
+        if nix::unistd::geteuid().is_root() || !e.is_permission() {
+            return Err(e);
+        }
+        crate::logging::debug(&format!("rootless: running without a cgroup ({e})"));
+        let _ = cgroups::destroy(cgroup_dirs);
+        cgroup_dirs.clear();
+    }
     // Limits are in place before the init exists, so it never runs unconstrained.
     if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroups::apply(cgroup_dirs, resources)?;
+        if cgroup_dirs.is_empty() {
+            crate::logging::debug("rootless: resource limits ignored, no cgroup was delegated");
+        } else {
+            cgroups::apply(cgroup_dirs, resources)?;
+        }
     }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);

@@ -55,11 +55,13 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
-    // Non-dumpable until execve: no ptrace, no /proc/<pid>/mem or exe from the container
-    // (CVE-2019-5736 reached the host binary through /proc/<init>/exe).
-    nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "init")?;
     crate::cgroups::join_self(cfg.cgroups)?;
     enter_user_namespace(plan, ch)?;
+    // Non-dumpable from here until execve: no ptrace, no /proc/<pid>/mem or exe from the
+    // container (CVE-2019-5736 reached the host binary through /proc/<init>/exe). Not sooner:
+    // a non-dumpable task's /proc files belong to root, and an unprivileged parent could no
+    // longer write our uid_map. Until the maps are written nothing of the container exists.
+    nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "init")?;
     for (kind, path) in &plan.init_joins {
         namespaces::join(*kind, path)?;
     }

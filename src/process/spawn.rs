@@ -97,12 +97,42 @@ fn handshake(cfg: &InitConfig, plan: &Plan, ch: &Channel, pid: Pid, parent: &mut
     }
 }
 
+/// Root writes the maps itself. An unprivileged caller may write only a mapping of its own
+/// uid and gid (and must deny setgroups first, a kernel rule since CVE-2014-8989); ranges go
+/// through the setuid helpers newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
 fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
     let linux = spec.linux().as_ref();
     let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
     let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
-    write_map(pid, "uid_map", uid)?;
-    write_map(pid, "gid_map", gid)
+    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    if euid == 0 {
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    let own = |maps: &[LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1;
+    if own(uid, euid) && own(gid, egid) {
+        let setgroups = format!("/proc/{pid}/setgroups");
+        std::fs::write(&setgroups, "deny").map_err(|e| Error::io("write", &setgroups, e))?;
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    run_id_helper("newuidmap", pid, uid)?;
+    run_id_helper("newgidmap", pid, gid)
+}
+
+fn run_id_helper(helper: &'static str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut args = vec![pid.to_string()];
+    for m in maps {
+        args.extend([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = std::process::Command::new(helper).args(&args).output().map_err(|e| {
+        Error::io("run", format!("{helper} (mapping ranges as an unprivileged user needs Debian's uidmap package)"), e)
+    })?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::Init { code: 125, msg: format!("{helper} {}: {msg}", args[1..].join(" ")) });
+    }
+    Ok(())
 }
 
 fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {

@@ -23,7 +23,7 @@ const READONLY_PATHS: [&str; 6] =
     ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/sys/fs/cgroup"];
 
 /// `rootless` maps the caller's own uid and gid to root in a new user namespace and leaves out
-/// what an unprivileged user cannot have (a network namespace of its own with sysfs, devpts gid).
+/// what an unprivileged user cannot have (a fresh sysfs, devpts' gid=5, cgroup resources).
 pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
     let mut spec = json!({
         "ociVersion": crate::OCI_VERSION,
@@ -65,8 +65,10 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         let linux = &mut spec["linux"];
         linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
         linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+        // Unlike runc's, the rootless config keeps a network namespace: the same isolation
+        // as root's, loopback only. Remove it to share the caller's network.
         linux["namespaces"] = json!([
-            { "type": "pid" }, { "type": "ipc" }, { "type": "uts" },
+            { "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" },
             { "type": "mount" }, { "type": "cgroup" }, { "type": "user" }
         ]);
         linux.as_object_mut().map(|l| l.remove("resources"));
