@@ -199,3 +199,38 @@ fn a_bad_mapping_is_refused_naming_it() {
     assert!(stderr(&out).contains("0 100000 0"), "{}", stderr(&out));
     b.assert_nothing_left();
 }
+
+/// Joining a user namespace by path: the container's other namespaces are created inside it,
+/// so it owns them (setting the hostname, mounting, being pid 1 all work).
+#[test]
+fn joins_a_user_namespace_by_path() {
+    let mut owner = Bundle::new("userowner");
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    owner.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    owner.config["linux"]["uidMappings"] = map.clone();
+    owner.config["linux"]["gidMappings"] = map;
+    owner.sh("sleep 300");
+    assert!(owner.run_detached(&[]).status.success());
+    let pid = owner.state()["pid"].as_i64().unwrap();
+    let owner_userns = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+
+    let mut b = Bundle::new("userjoin");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    b.config["hostname"] = json!("joined");
+    b.sh("id -u; hostname; echo $$; readlink /proc/self/ns/user");
+    let out = b.run_ok();
+    assert_eq!(out, format!("0\njoined\n1\n{}\n", owner_userns.display()));
+
+    // Detached, the recorded pid is the real init (the intermediate child is gone).
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    let init = b.state()["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert_eq!(status_field(&status, "NSpid").split('\t').last().unwrap(), "1");
+    assert_eq!(status_field(&status, "Uid").split('\t').next().unwrap(), "100000");
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
+}

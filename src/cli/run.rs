@@ -22,6 +22,9 @@ pub struct Args {
 /// 127 when it never ran (berth failed; not executable; not found).
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let signals = (!a.detach).then(block_forwarded_signals);
+    if !a.detach {
+        berth::process::supervise::become_subreaper();
+    }
     let created = container::create(&g.root(), &a.id, &a.opts.options(!a.detach)).map_err(run_failure)?;
     let console = match &created.console {
         Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),

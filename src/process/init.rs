@@ -57,6 +57,9 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
     crate::cgroups::join_self(cfg.cgroups)?;
     enter_user_namespace(plan, ch)?;
+    if plan.join_user.is_some() {
+        create_namespaces_inside(plan, ch)?;
+    }
     // Non-dumpable from here until execve: no ptrace, no /proc/<pid>/mem or exe from the
     // container (CVE-2019-5736 reached the host binary through /proc/<init>/exe). Not sooner:
     // a non-dumpable task's /proc files belong to root, and an unprivileged parent could no
@@ -167,6 +170,33 @@ fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     become_namespace_root()
+}
+
+/// With a joined user namespace the init was cloned without new namespaces: it creates them
+/// now, so the joined namespace owns them. A new pid namespace only applies to children, so
+/// the init forks once more: the child is the container's pid 1, this process reports its pid
+/// and exits. A pipe holds the child back until that report is sent, so the parent hears of
+/// the new pid before anything the new init says.
+fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
+    unshare(plan.clone_flags - CloneFlags::CLONE_NEWPID).ctx("unshare", "namespaces in the joined user namespace")?;
+    if !plan.clone_flags.contains(CloneFlags::CLONE_NEWPID) {
+        return Ok(());
+    }
+    unshare(CloneFlags::CLONE_NEWPID).ctx("unshare", "pid namespace")?;
+    let (wait_r, wait_w) = nix::unistd::pipe().ctx("pipe", "init handover")?;
+    match crate::sys::clone_fork(CloneFlags::empty()).ctx("fork", "init into its pid namespace")? {
+        Some(child) => {
+            drop(wait_r);
+            let code = i32::from(ch.send(&Message::InitPid { pid: child.as_raw() }).is_err());
+            drop(wait_w);
+            crate::sys::exit_now(code)
+        }
+        None => {
+            drop(wait_w);
+            let _ = nix::unistd::read(&wait_r, &mut [0u8; 1]);
+            Ok(())
+        }
+    }
 }
 
 /// Become the user namespace's root so the rest of setup runs with its full capabilities.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -50,7 +51,10 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     let plan = namespaces::plan(cfg.spec);
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter(&plan)?;
-    let cloned = crate::sys::clone_fork(plan.clone_flags);
+    // A joined user namespace must own the new namespaces, so the init joins it first and
+    // creates them itself (see init::create_namespaces_inside).
+    let first = if plan.join_user.is_some() { CloneFlags::empty() } else { plan.clone_flags };
+    let cloned = crate::sys::clone_fork(first);
     let pid = match cloned {
         Ok(None) => {
             drop(parent_end);
@@ -63,28 +67,43 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
         }
     };
     drop(child_end);
-    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, parent));
+    let mut init = pid;
+    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, &mut init, parent));
     if let Err(e) = result {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
+        for p in [init, pid] {
+            let _ = kill(p, Signal::SIGKILL);
+            let _ = waitpid(p, None);
+        }
         return Err(e);
     }
-    Ok(pid)
+    Ok(init)
 }
 
-fn handshake(cfg: &InitConfig, plan: &Plan, ch: &Channel, pid: Pid, parent: &mut dyn ParentSide) -> Result<()> {
+fn handshake(
+    cfg: &InitConfig,
+    plan: &Plan,
+    ch: &Channel,
+    pid: Pid,
+    init: &mut Pid,
+    parent: &mut dyn ParentSide,
+) -> Result<()> {
     if plan.new_user {
         write_id_maps(cfg.spec, pid)?;
         ch.send(&Message::IdMapsWritten)?;
     }
     loop {
         match ch.recv_with_fd()?.map(|(m, fd)| (m, fd)) {
+            Some((Message::InitPid { pid: real }, _)) => {
+                // The first child made the real init and exits; reap it.
+                let _ = waitpid(pid, None);
+                *init = Pid::from_raw(real);
+            }
             Some((Message::SeccompListener, Some(fd))) => {
-                parent.deliver_listener(pid, fd)?;
+                parent.deliver_listener(*init, fd)?;
                 ch.send(&Message::ListenerSent)?;
             }
             Some((Message::RunHooks, _)) => {
-                let state = parent.run_hooks(pid)?;
+                let state = parent.run_hooks(*init)?;
                 ch.send(&Message::HooksDone { state })?;
             }
             Some((Message::Ready, _)) => return Ok(()),

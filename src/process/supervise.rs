@@ -15,6 +15,12 @@ use nix::unistd::{isatty, read, write, Pid};
 
 use crate::error::{Error, Result, SysContext};
 
+/// A foreground berth adopts the container's init even when the spawn sequence forked it
+/// from an intermediate child (a joined user namespace), so it can wait for it.
+pub fn become_subreaper() {
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
 /// Blocks the signals a foreground berth forwards, before the container process exists, so
 /// none is lost between clone and the wait loop (the child unblocks them for itself).
 pub fn block_forwarded_signals() -> SigSet {

@@ -19,6 +19,9 @@ use crate::error::{Error, Result, SysContext};
 pub enum Message {
     /// parent -> init: uid_map and gid_map are written; the init may use its new ids.
     IdMapsWritten,
+    /// init -> parent: the init forked into its new pid namespace (the path taken when the
+    /// user namespace is joined by path); `pid` is the real init, the sender exits.
+    InitPid { pid: i32 },
     /// init -> parent: mounts are done; run prestart and createRuntime hooks.
     RunHooks,
     /// parent -> init: hooks ran; here is the state JSON for the container-side hooks.
