@@ -32,6 +32,9 @@ pub struct CreateFlags {
     /// Pass this many fds above stdio (3, 4, ...) into the container
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Mount the bundle's rootfs read-only under a writable container layer (removed by delete)
+    #[arg(long)]
+    pub rootfs_overlay: bool,
 }
 
 impl CreateFlags {
@@ -49,6 +52,7 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            rootfs_overlay: self.rootfs_overlay,
         }
     }
 }

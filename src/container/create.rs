@@ -14,6 +14,7 @@ use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::{self, InitConfig};
+use crate::rootfs::overlay;
 use crate::security::seccomp;
 use crate::{cgroups, spec, tty};
 
@@ -40,7 +41,14 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Run on an overlay: the bundle's rootfs read-only below, a container layer on top.
+    pub rootfs_overlay: bool,
 }
+
+/// The annotation that asks for the overlay from the bundle itself.
+pub const OVERLAY_ANNOTATION: &str = "org.berth.rootfs.overlay";
+/// The annotation `state` carries to say where the container layer is.
+pub const LAYER_ANNOTATION: &str = "org.berth.rootfs.layer";
 
 /// A created container, and with `Console::Relay` the socket its pty master arrives on.
 pub struct Created {
@@ -99,6 +107,8 @@ fn create_in(
     // init's path.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
+    let overlay = container_layer(spec, &bundle.rootfs, &dir.path, opts)?;
+    let rootfs = overlay.as_ref().map(|l| l.merged.clone()).unwrap_or_else(|| bundle.rootfs.clone());
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -136,10 +146,10 @@ fn create_in(
         pid: 0,
         pid_start_time: 0,
         bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        rootfs: rootfs.clone(),
         created: crate::time::now_rfc3339(),
         owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: state_annotations(spec, overlay.as_ref()),
         cgroups: cgroup_dirs.clone(),
         hooks: spec.hooks().clone(),
     };
@@ -147,7 +157,7 @@ fn create_in(
         id,
         spec,
         bundle: &bundle.dir,
-        rootfs: &bundle.rootfs,
+        rootfs: &rootfs,
         fifo: &fifo,
         cgroups: cgroup_dirs,
         no_pivot: opts.no_pivot,
@@ -157,6 +167,7 @@ fn create_in(
         console,
         seccomp: seccomp.as_ref(),
         idmaps: &idmaps,
+        overlay: overlay.as_ref(),
     };
     let mut parent = CreateParent { state: &state, spec };
     let pid = process::spawn(&cfg, &mut parent)?;
@@ -171,6 +182,42 @@ fn create_in(
         return Err(e);
     }
     Ok(state)
+}
+
+/// The container layer, when `--rootfs-overlay` or the bundle's annotation asks for it.
+fn container_layer(
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Path,
+    state_dir: &Path,
+    opts: &CreateOptions,
+) -> Result<Option<overlay::Layers>> {
+    let annotated = spec.annotations().as_ref().and_then(|a| a.get(OVERLAY_ANNOTATION)).is_some_and(|v| v == "true");
+    if !opts.rootfs_overlay && !annotated {
+        return Ok(None);
+    }
+    let layers = overlay::Layers::create(vec![rootfs.to_path_buf()], &state_dir.join("layer"))?;
+    let linux = spec.linux().as_ref();
+    let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())
+    };
+    if let (Some(uid), Some(gid)) = (
+        host_root(linux.and_then(|l| l.uid_mappings().as_ref())),
+        host_root(linux.and_then(|l| l.gid_mappings().as_ref())),
+    ) {
+        layers.give_to(uid, gid)?;
+    }
+    Ok(Some(layers))
+}
+
+fn state_annotations(
+    spec: &oci_spec::runtime::Spec,
+    overlay: Option<&overlay::Layers>,
+) -> std::collections::HashMap<String, String> {
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    if let Some(layers) = overlay {
+        annotations.insert(LAYER_ANNOTATION.into(), layers.upper.display().to_string());
+    }
+    annotations
 }
 
 /// For each config mount that is idmapped (mappings, or the idmap/ridmap option), a user

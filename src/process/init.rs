@@ -83,6 +83,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
         new_cgroupns: plan.new_cgroup,
         cgroups: cfg.cgroups,
         idmaps: cfg.idmaps,
+        overlay: cfg.overlay,
     };
     rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {

@@ -35,6 +35,7 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a Compiled>,
     /// Per config mount: the user namespace of an idmapped mount.
     pub idmaps: &'a [Option<std::fs::File>],
+    pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
 }
 
 /// What the parent does when the init asks.

@@ -5,6 +5,7 @@ mod cgroupfs;
 mod devices;
 mod mounts;
 mod options;
+pub mod overlay;
 pub mod path;
 mod pivot;
 mod protect;
@@ -27,9 +28,13 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
     if propagation.contains(MsFlags::MS_SHARED) {
         make_parent_private(rootfs)?;
     }
-    // pivot_root needs the new root to be a mount point.
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx("bind rootfs onto itself", rootfs.display())?;
+    // pivot_root needs the new root to be a mount point: the overlay is one, a plain rootfs
+    // is bound onto itself.
+    match ctx.overlay {
+        Some(layers) => layers.mount()?,
+        None => mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .ctx("bind rootfs onto itself", rootfs.display())?,
+    }
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {

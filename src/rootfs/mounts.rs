@@ -24,6 +24,8 @@ pub struct MountContext<'a> {
     pub cgroups: &'a [CgroupDir],
     /// Per config mount (same index): the user namespace of an idmapped bind mount.
     pub idmaps: &'a [Option<std::fs::File>],
+    /// The container layer, mounted as the rootfs instead of binding it.
+    pub overlay: Option<&'a super::overlay::Layers>,
 }
 
 pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&std::fs::File>) -> Result<()> {

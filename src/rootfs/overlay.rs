@@ -1,0 +1,62 @@
+//! The container layer: the bundle's rootfs (or an image's layers) as read-only lower layers
+//! of an overlay, with a writable upper layer that lives in the container's state directory
+//! and goes away with it. The bundle itself is never written.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+
+use crate::error::{Error, Result, SysContext};
+
+#[derive(Clone, Debug)]
+pub struct Layers {
+    /// Top layer first, as overlayfs lists them.
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Where the overlay is mounted: the container's rootfs.
+    pub merged: PathBuf,
+}
+
+impl Layers {
+    /// Makes the upper, work and merged directories under `layer_dir`.
+    pub fn create(lower: Vec<PathBuf>, layer_dir: &Path) -> Result<Layers> {
+        let layers = Layers {
+            lower,
+            upper: layer_dir.join("upper"),
+            work: layer_dir.join("work"),
+            merged: layer_dir.join("merged"),
+        };
+        for dir in [&layers.upper, &layers.work, &layers.merged] {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create overlay directory", dir.display(), e))?;
+        }
+        Ok(layers)
+    }
+
+    /// With a user namespace, the container's root must own its writable layer.
+    pub fn give_to(&self, uid: u32, gid: u32) -> Result<()> {
+        for dir in [&self.upper, &self.work] {
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| Error::io("chown", dir.display(), e))?;
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Result<String> {
+        let all = self.lower.iter().chain([&self.upper, &self.work]);
+        for p in all {
+            // overlayfs splits its options on ',' and lowerdir on ':'.
+            if p.to_string_lossy().contains([',', ':']) {
+                return Err(Error::InvalidConfig(format!("overlay layer path {p:?} contains ',' or ':'")));
+            }
+        }
+        let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
+        Ok(format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), self.upper.display(), self.work.display()))
+    }
+
+    /// Mounts the overlay on `merged`, inside the container's mount namespace.
+    pub fn mount(&self) -> Result<()> {
+        let options = self.options()?;
+        mount(Some("overlay"), &self.merged, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+            .ctx("mount overlay rootfs on", self.merged.display())
+    }
+}
