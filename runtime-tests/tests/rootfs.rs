@@ -126,3 +126,20 @@ fn no_pivot_and_propagation() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
 }
+
+/// runc's tmpcopyup (podman puts it on every tmpfs it asks for): the tmpfs starts with what
+/// the image has there, and writes stay in the tmpfs.
+#[test]
+fn tmpfs_copy_up_seeds_the_tmpfs() {
+    let mut b = Bundle::new("copyup");
+    let seed = b.dir.join("rootfs/seed");
+    std::fs::create_dir_all(seed.join("sub")).unwrap();
+    std::fs::write(seed.join("sub/file"), "from the image").unwrap();
+    std::os::unix::fs::symlink("sub/file", seed.join("link")).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/seed", "type": "tmpfs", "source": "tmpfs",
+        "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}));
+    b.sh("cat /seed/link; echo; echo new > /seed/sub/file; cat /seed/sub/file; mount | grep ' /seed '");
+    let out = b.run_ok();
+    assert!(out.starts_with("from the image\nnew\ntmpfs on /seed type tmpfs"), "{out}");
+    assert_eq!(std::fs::read_to_string(seed.join("sub/file")).unwrap(), "from the image", "the image changed");
+}

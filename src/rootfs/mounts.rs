@@ -44,6 +44,9 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&st
         _ => {
             let source = m.source().as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| fstype.to_string());
             let target = root.mkdir_all(dest)?;
+            if opts.copy_up && fstype == "tmpfs" {
+                return tmpfs_copy_up(root, &source, &target, dest, &opts);
+            }
             match fs_mount(&source, &target, fstype, &opts, root.display(dest)) {
                 Err(Error::Mount { errno: Errno::EPERM, .. }) if ctx.in_userns && fstype == "sysfs" => bind(
                     root,
@@ -68,6 +71,47 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&st
             }
         }
     }
+}
+
+/// A tmpfs that starts with a copy of the directory it covers: the directory is opened
+/// before the mount hides it, and copied into the new tmpfs through the two fds.
+fn tmpfs_copy_up(root: &Root, source: &str, target: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let flags = nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY;
+    let below = root.resolve_with(dest, flags).ctx("open", root.display(dest))?;
+    fs_mount(source, target, "tmpfs", opts, root.display(dest))?;
+    let above = root.resolve_with(dest, flags).ctx("open", root.display(dest))?;
+    copy_tree(Path::new(&fd_path(&below)), Path::new(&fd_path(&above)))
+        .map_err(|e| Error::io("copy up into tmpfs", root.display(dest), e))?;
+    finish(root, dest, opts)
+}
+
+/// Copies a directory's contents: files, directories and symlinks with their modes and
+/// owners; symlinks are copied as links, never followed.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    let top = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(top.mode() & 0o7777))?;
+    lchown(to, Some(top.uid()), Some(top.gid()))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+            continue;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        } else {
+            continue;
+        }
+        lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
 }
 
 fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {

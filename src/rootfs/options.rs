@@ -14,6 +14,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// "idmap" / "ridmap": the mount shows ownership through its id mapping.
     pub idmap: Option<Recursive>,
+    /// "tmpcopyup" (runc's extension, podman uses it): a tmpfs starts with a copy of what the
+    /// image has at its destination.
+    pub copy_up: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +34,7 @@ impl Default for MountOptions {
             rec_clr: 0,
             data: Vec::new(),
             idmap: None,
+            copy_up: false,
         }
     }
 }
@@ -51,7 +55,7 @@ impl MountOptions {
 }
 
 /// Every option name berth recognises as a flag (reported by `berth features`).
-pub const NAMES: [&str; 60] = [
+pub const NAMES: [&str; 61] = [
     "ro",
     "rw",
     "nosuid",
@@ -112,6 +116,7 @@ pub const NAMES: [&str; 60] = [
     "rnostrictatime",
     "idmap",
     "ridmap",
+    "tmpcopyup",
 ];
 
 enum Opt {
@@ -122,6 +127,7 @@ enum Opt {
     RecClear(u64),
     RecAtime(u64),
     Idmap(Recursive),
+    CopyUp(bool),
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -186,6 +192,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "ratime" | "rnorelatime" | "rnostrictatime" => RecAtime(MOUNT_ATTR_RELATIME),
         "idmap" => Idmap(Recursive::No),
         "ridmap" => Idmap(Recursive::Yes),
+        "tmpcopyup" => CopyUp(true),
+        "notmpcopyup" => CopyUp(false),
         _ => return None,
     })
 }
@@ -212,6 +220,7 @@ pub fn parse(options: &[String]) -> MountOptions {
                 out.rec_set = (out.rec_set & !MOUNT_ATTR_ATIME) | a;
             }
             Some(Opt::Idmap(r)) => out.idmap = Some(r),
+            Some(Opt::CopyUp(on)) => out.copy_up = on,
             None => out.data.push(option.clone()),
         }
     }
