@@ -243,8 +243,11 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
         return Ok(None);
     }
     ch.send(&Message::RunHooks)?;
-    let Message::HooksDone { state } = ch.expect("hooks done", |m| matches!(m, Message::HooksDone { .. }))? else {
-        unreachable!("expect checked the variant")
+    let state = match ch.expect("hooks done", |m| matches!(m, Message::HooksDone { .. }))? {
+        Message::HooksDone { state } => state,
+        other => {
+            return Err(Error::Init { code: 125, msg: format!("sync channel: expected hooks done, got {other:?}") })
+        }
     };
     hooks::run(HookPoint::CreateContainer, Some(h), &state)?;
     Ok(Some(state))

@@ -93,7 +93,7 @@ fn handshake(
         ch.send(&Message::IdMapsWritten)?;
     }
     loop {
-        match ch.recv_with_fd()?.map(|(m, fd)| (m, fd)) {
+        match ch.recv_with_fd()? {
             Some((Message::InitPid { pid: real }, _)) => {
                 // The first child made the real init and exits; reap it.
                 let _ = waitpid(pid, None);

@@ -75,13 +75,13 @@ pub fn supervise(pid: Pid, console: Option<OwnedFd>, signals: &SigSet) -> Result
 
 fn handle_signal(sfd: &SignalFd, pid: Pid, stdin: BorrowedFd, master: Option<&OwnedFd>) -> Result<()> {
     let Some(info) = sfd.read_signal().ctx("read signal", "supervisor")? else { return Ok(()) };
-    match Signal::try_from(info.ssi_signo as i32) {
-        Ok(Signal::SIGCHLD) => {}
-        Ok(Signal::SIGWINCH) if master.is_some() => copy_window_size(stdin, master.unwrap_or_else(|| unreachable!())),
-        Ok(sig) => {
+    match (Signal::try_from(info.ssi_signo as i32), master) {
+        (Ok(Signal::SIGCHLD), _) | (Err(_), _) => {}
+        // The caller's window changed: the pty follows, and the kernel tells the process.
+        (Ok(Signal::SIGWINCH), Some(master)) => copy_window_size(stdin, master),
+        (Ok(sig), _) => {
             let _ = kill(pid, sig);
         }
-        Err(_) => {}
     }
     Ok(())
 }
