@@ -42,8 +42,6 @@ pub enum Error {
 
     #[error("mount {what:?} on {target:?} (type {fstype:?}): {errno}")]
     Mount { what: String, target: String, fstype: String, errno: Errno },
-    #[error("unknown mount option {option:?} for {target:?}")]
-    MountOption { option: String, target: String },
     #[error("path {path:?} escapes the root filesystem")]
     PathEscape { path: String },
 

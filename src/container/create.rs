@@ -131,7 +131,7 @@ fn create_in(
     }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
-    std::fs::copy(bundle.dir.join("config.json"), &saved).ctx("save config", saved.display())?;
+    std::fs::write(&saved, &bundle.raw).ctx("save config", saved.display())?;
     let fifo = dir.path.join(EXEC_FIFO);
     mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo", fifo.display())?;
     // mkfifo applies the umask; the init opens the FIFO for writing after it has become the

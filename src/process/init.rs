@@ -85,15 +85,16 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
         idmaps: cfg.idmaps,
         overlay: cfg.overlay,
     };
-    rootfs::prepare(spec, cfg.rootfs, &ctx)?;
+    let root = rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {
-        setup_console(cfg.rootfs, process, console)?;
+        setup_console(&root, process, console)?;
     }
     set_oom_score_adj(process)?;
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(sysctls)?;
     }
-    rootfs::protect(spec, cfg.rootfs)?;
+    rootfs::protect(spec, &root)?;
+    drop(root);
     let state = run_create_hooks(spec, ch)?;
     let fifo =
         open(cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ctx("open exec fifo", cfg.fifo.display())?;
@@ -134,8 +135,7 @@ pub fn hand_over_listener(ch: &Channel, listener: &OwnedFd) -> Result<()> {
 
 /// process.terminal: a pty from the container's devpts, its peer bind-mounted on /dev/console
 /// and made the init's controlling terminal, its master sent to `console`.
-fn setup_console(rootfs: &Path, process: &Process, console: &OwnedFd) -> Result<()> {
-    let root = Root::open(rootfs)?;
+fn setup_console(root: &Root, process: &Process, console: &OwnedFd) -> Result<()> {
     let ptmx = root.resolve_with(Path::new("/dev/pts/ptmx"), tty::ptmx_flags()).ctx("open", "/dev/pts/ptmx")?;
     let pty = tty::open_pty(ptmx)?;
     if let Some(size) = process.console_size() {
@@ -144,7 +144,7 @@ fn setup_console(rootfs: &Path, process: &Process, console: &OwnedFd) -> Result<
     // Only a pty berth made itself changes owner (never a host file behind the caller's stdio).
     let user = process.user();
     fchown(&pty.peer, Some(Uid::from_raw(user.uid())), Some(Gid::from_raw(user.gid()))).ctx("chown", &pty.name)?;
-    bind_console(&root, &pty)?;
+    bind_console(root, &pty)?;
     tty::send_master(console, &pty)?;
     let Pty { master, peer, .. } = pty;
     drop(master);

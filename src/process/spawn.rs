@@ -159,7 +159,7 @@ fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     if maps.is_empty() {
         return Ok(());
     }
-    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+    let text = super::userns::map_text(maps);
     let path = format!("/proc/{pid}/{file}");
     std::fs::write(&path, &text).map_err(|e| Error::io("write id mapping", format!("{file} {:?}", text.trim()), e))
 }

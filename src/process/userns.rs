@@ -11,6 +11,11 @@ use oci_spec::runtime::LinuxIdMapping;
 
 use crate::error::{Error, Result, SysContext};
 
+/// uid_map / gid_map text: one "inside outside count" line per mapping.
+pub fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
 pub fn with_mappings(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<File> {
     let (hold_r, hold_w) = pipe().ctx("pipe", "idmap user namespace")?;
     let child = match crate::sys::clone_fork(CloneFlags::CLONE_NEWUSER).ctx("clone", "idmap user namespace")? {
@@ -25,8 +30,7 @@ pub fn with_mappings(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<F
     drop(hold_r);
     let result = (|| {
         for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
-            let text: String =
-                maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+            let text = map_text(maps);
             std::fs::write(format!("/proc/{child}/{file}"), &text)
                 .map_err(|e| Error::io("write idmapped mount mapping", format!("{file} {:?}", text.trim()), e))?;
         }

@@ -22,7 +22,8 @@ use path::Root;
 use crate::error::{Error, Result, SysContext};
 
 /// Everything up to (not including) pivot_root.
-pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
+/// Returns the rootfs handle (opened on the mounted root) for the steps that follow.
+pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     let propagation = root_propagation(spec)?;
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>).ctx("set propagation of", "/")?;
     if propagation.contains(MsFlags::MS_SHARED) {
@@ -61,19 +62,18 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<()> {
         let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
     }
-    Ok(())
+    Ok(root)
 }
 
 /// Masked and read-only paths; after sysctls (which write through /proc/sys) and before
 /// pivot_root, so the host's /proc/self/fd is still there to mount through.
-pub fn protect(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let root = Root::open(rootfs)?;
+pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
     let linux = spec.linux().as_ref();
     for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
-        protect::mask(&root, p)?;
+        protect::mask(root, p)?;
     }
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        protect::make_readonly(&root, p)?;
+        protect::make_readonly(root, p)?;
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
+    /// config.json as read, for the copy `create` keeps (exec's defaults).
+    pub raw: Vec<u8>,
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
@@ -26,5 +28,5 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
     let spec: Spec = serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
     let rootfs = validate(&spec, &dir)?;
-    Ok(Bundle { dir, spec, rootfs })
+    Ok(Bundle { dir, spec, rootfs, raw: text })
 }
