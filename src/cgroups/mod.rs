@@ -169,6 +169,12 @@ pub fn sub_dirs(dirs: &[CgroupDir], sub: &Path) -> Result<Vec<CgroupDir>> {
     Ok(out)
 }
 
+/// Engines send 0 for "not set" (docker: `blockIO.weight: 0`, `cpu.shares: 0`), and runc skips
+/// such values; writing them fails (blkio.weight's range starts at 10) or removes a default.
+pub(crate) fn given<T: Copy + Default + PartialEq>(value: Option<T>) -> Option<T> {
+    value.filter(|v| *v != T::default())
+}
+
 pub(crate) fn write_file(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
     fs::write(&path, value).map_err(|source| Error::CgroupWrite { file: path, value: value.to_string(), source })

@@ -11,7 +11,7 @@ use oci_spec::runtime::{
 };
 use serde::Serialize;
 
-use super::{v1, v2, CgroupDir};
+use super::{given, v1, v2, CgroupDir};
 use crate::error::{Error, Result};
 
 /// How one cgroup version spells each resource in files.
@@ -108,12 +108,12 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
         layout.memory(dir, m)?;
     }
     if let Some(c) = r.cpu().as_ref() {
-        let cpu_set = c.shares().is_some()
-            || c.quota().is_some()
-            || c.period().is_some()
+        let cpu_set = given(c.shares()).is_some()
+            || given(c.quota()).is_some()
+            || given(c.period()).is_some()
             || c.burst().is_some()
-            || c.realtime_runtime().is_some()
-            || c.realtime_period().is_some()
+            || given(c.realtime_runtime()).is_some()
+            || given(c.realtime_period()).is_some()
             || c.idle().is_some();
         if cpu_set {
             let (dir, layout) = route(dirs, "cpu limits", "cpu", "cpu")?;
@@ -124,7 +124,7 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
             layout.cpuset(dir, c)?;
         }
     }
-    if let Some(p) = r.pids().as_ref() {
+    if let Some(p) = r.pids().as_ref().filter(|p| p.limit() != 0) {
         let (dir, layout) = route(dirs, "pids limit", "pids", "pids")?;
         layout.pids(dir, p)?;
     }
@@ -169,9 +169,20 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
-/// Whether a resource section sets anything (engines send empty objects).
+/// Whether a resource section sets anything: engines send empty objects, and zeros and
+/// `false` for what they leave alone (docker's `"blockIO": {"weight": 0}`).
 fn requested<T: Serialize>(section: &T) -> bool {
-    serde_json::to_value(section).is_ok_and(|v| v.as_object().is_none_or(|o| !o.is_empty()))
+    fn set(v: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match v {
+            Value::Null | Value::Bool(false) => false,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => o.values().any(set),
+            _ => true,
+        }
+    }
+    serde_json::to_value(section).is_ok_and(|v| set(&v))
 }
 
 /// The directory and layout that hold `v1_name` (or, on cgroup2, `v2_name`; "" when v2 has
@@ -193,4 +204,24 @@ fn route<'a>(
         }
     }
     Err(Error::ControllerMissing { resource, controller: v1_name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_engines_send_are_not_requests() {
+        let docker: LinuxResources =
+            serde_json::from_str(r#"{"blockIO":{"weight":0},"cpu":{"shares":0},"memory":{},"pids":{"limit":0}}"#)
+                .unwrap();
+        assert!(!requested(docker.block_io().as_ref().unwrap()));
+        assert!(!requested(docker.memory().as_ref().unwrap()));
+        assert_eq!(given(docker.cpu().as_ref().unwrap().shares()), None);
+        // No controller is needed for what was not asked for.
+        apply(&[], &docker).unwrap();
+        let real: LinuxResources = serde_json::from_str(r#"{"blockIO":{"weight":500}}"#).unwrap();
+        assert!(requested(real.block_io().as_ref().unwrap()));
+        assert!(apply(&[], &real).is_err());
+    }
 }

@@ -8,27 +8,27 @@ use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxPids,
 };
 
-use super::{read_file, write_file};
+use super::{given, read_file, write_file};
 use crate::error::{Error, Result};
 
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
-    match (m.limit(), m.swap()) {
+    match (given(m.limit()), given(m.swap())) {
         (Some(limit), Some(swap)) => memory_and_swap(dir, limit, swap)?,
         (Some(limit), None) => write_file(dir, "memory.limit_in_bytes", &limit.to_string())?,
         (None, Some(swap)) => write_file(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?,
         (None, None) => {}
     }
-    if let Some(r) = m.reservation() {
+    if let Some(r) = given(m.reservation()) {
         write_file(dir, "memory.soft_limit_in_bytes", &r.to_string())?;
     }
-    if let Some(k) = m.kernel() {
+    if let Some(k) = given(m.kernel()) {
         // Kernel memory limits are gone from recent kernels (writes fail with EOPNOTSUPP), and
         // runc ignores them too; say so at --debug rather than failing every engine's config.
         if let Err(e) = write_file(dir, "memory.kmem.limit_in_bytes", &k.to_string()) {
             crate::logging::debug(&format!("memory.kernel ignored: {e}"));
         }
     }
-    if let Some(k) = m.kernel_tcp() {
+    if let Some(k) = given(m.kernel_tcp()) {
         write_file(dir, "memory.kmem.tcp.limit_in_bytes", &k.to_string())?;
     }
     if let Some(s) = m.swappiness() {
@@ -54,23 +54,23 @@ fn memory_and_swap(dir: &Path, limit: i64, swap: i64) -> Result<()> {
 }
 
 pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(s) = c.shares() {
+    if let Some(s) = given(c.shares()) {
         write_file(dir, "cpu.shares", &s.to_string())?;
     }
     // The period first: a quota is checked against the period in force.
-    if let Some(p) = c.period() {
+    if let Some(p) = given(c.period()) {
         write_file(dir, "cpu.cfs_period_us", &p.to_string())?;
     }
-    if let Some(q) = c.quota() {
+    if let Some(q) = given(c.quota()) {
         write_file(dir, "cpu.cfs_quota_us", &q.to_string())?;
     }
     if let Some(b) = c.burst() {
         write_file(dir, "cpu.cfs_burst_us", &b.to_string())?;
     }
-    if let Some(p) = c.realtime_period() {
+    if let Some(p) = given(c.realtime_period()) {
         write_file(dir, "cpu.rt_period_us", &p.to_string())?;
     }
-    if let Some(r) = c.realtime_runtime() {
+    if let Some(r) = given(c.realtime_runtime()) {
         write_file(dir, "cpu.rt_runtime_us", &r.to_string())?;
     }
     if let Some(i) = c.idle() {
@@ -97,10 +97,10 @@ pub fn pids(dir: &Path, p: &LinuxPids) -> Result<()> {
 }
 
 pub fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(w) = b.weight() {
+    if let Some(w) = given(b.weight()) {
         write_file(dir, weight_file(dir), &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = given(b.leaf_weight()) {
         write_file(dir, "blkio.leaf_weight", &w.to_string())?;
     }
     for d in b.weight_device().iter().flatten() {

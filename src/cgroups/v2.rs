@@ -7,7 +7,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory};
 
-use super::{read_file, write_file, CgroupDir};
+use super::{given, read_file, write_file, CgroupDir};
 use crate::error::{Error, Result};
 
 /// Makes `controller` usable in the container's directory: it must be offered at the mount's
@@ -34,13 +34,13 @@ fn invalid(msg: &str) -> Error {
 }
 
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
-    if let Some(limit) = m.limit() {
+    if let Some(limit) = given(m.limit()) {
         write_file(dir, "memory.max", &max_or(limit))?;
     }
     if let Some(swap) = m.swap() {
         write_file(dir, "memory.swap.max", &swap_max(m.limit(), swap)?)?;
     }
-    if let Some(r) = m.reservation() {
+    if let Some(r) = given(m.reservation()) {
         write_file(dir, "memory.low", &r.to_string())?;
     }
     if m.swappiness().is_some() {
@@ -87,12 +87,12 @@ pub fn blkio_weight_to_io(weight: u16) -> u64 {
 }
 
 pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(s) = c.shares() {
+    if let Some(s) = given(c.shares()) {
         write_file(dir, "cpu.weight", &shares_to_weight(s).to_string())?;
     }
-    if c.quota().is_some() || c.period().is_some() {
+    if given(c.quota()).is_some() || given(c.period()).is_some() {
         let quota = c.quota().filter(|q| *q > 0).map(|q| q.to_string()).unwrap_or_else(|| "max".into());
-        let period = c.period().unwrap_or(100_000);
+        let period = given(c.period()).unwrap_or(100_000);
         write_file(dir, "cpu.max", &format!("{quota} {period}"))?;
     }
     if let Some(b) = c.burst() {
@@ -108,7 +108,7 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
 }
 
 pub fn io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(w) = b.weight() {
+    if let Some(w) = given(b.weight()) {
         write_file(dir, "io.weight", &format!("default {}", blkio_weight_to_io(w)))?;
     }
     for d in b.weight_device().iter().flatten() {
