@@ -65,6 +65,11 @@ pub enum Error {
     #[error("exec: {0:?}: permission denied")]
     ExecPermission(String),
 
+    #[error("image {image:?}: {reason}")]
+    Image { image: String, reason: String },
+    #[error("layer {layer}: {reason}")]
+    Layer { layer: String, reason: String },
+
     #[error("{msg}")]
     Init { code: i32, msg: String },
     #[error("{0}")]

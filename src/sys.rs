@@ -316,3 +316,10 @@ pub fn move_mount_to(tree: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
     };
     Errno::result(ret).map(drop)
 }
+
+/// Sets an extended attribute on an open file or directory (nix has no xattr calls).
+pub fn fsetxattr(fd: &impl AsRawFd, name: &std::ffi::CStr, value: &[u8]) -> nix::Result<()> {
+    // SAFETY: a live fd, a NUL-terminated name, and a pointer/length pair from one slice.
+    let ret = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    Errno::result(ret).map(drop)
+}

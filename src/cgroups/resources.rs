@@ -103,7 +103,7 @@ fn write_rdma(dir: &Path, rdma: &HashMap<String, LinuxRdma>) -> Result<()> {
 }
 
 pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
-    if let Some(m) = r.memory().as_ref().filter(|m| requested(m)) {
+    if let Some(m) = r.memory().as_ref().filter(requested) {
         let (dir, layout) = route(dirs, "memory limits", "memory", "memory")?;
         layout.memory(dir, m)?;
     }
@@ -128,7 +128,7 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
         let (dir, layout) = route(dirs, "pids limit", "pids", "pids")?;
         layout.pids(dir, p)?;
     }
-    if let Some(b) = r.block_io().as_ref().filter(|b| requested(b)) {
+    if let Some(b) = r.block_io().as_ref().filter(requested) {
         let (dir, layout) = route(dirs, "block IO limits", "blkio", "io")?;
         layout.block_io(dir, b)?;
     }

@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod images;
 mod kill;
 mod list;
 mod pause;
@@ -116,6 +117,12 @@ pub enum Command {
     Spec(spec::Args),
     /// Print the OCI features this runtime supports
     Features,
+    /// Write a bundle (config.json and a flat rootfs) from an OCI image
+    Unpack(images::UnpackArgs),
+    /// List the image layer cache: size, entries, and the containers using each layer
+    Images(images::ImagesArgs),
+    /// Remove cached image layers no container uses
+    Gc,
 }
 
 /// What `main` prints and exits with.
@@ -160,6 +167,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         Command::Events(a) => events::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(a),
+        Command::Unpack(a) => images::unpack(a),
+        Command::Images(a) => images::images(g, a),
+        Command::Gc => images::gc(g),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default());
             Ok(0)

@@ -63,7 +63,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
     let mut cgroup_dirs = Vec::new();
-    match create_in(&dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
+    match create_in(root, &dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             if let Err(c) = cgroups::destroy(&cgroup_dirs) {
@@ -95,6 +95,7 @@ pub(super) fn console_channel(terminal: bool, console: &Console) -> Result<(Opti
 }
 
 fn create_in(
+    root: &Path,
     dir: &ContainerDir,
     id: &str,
     bundle: &spec::Bundle,
@@ -107,7 +108,7 @@ fn create_in(
     // init's path.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
-    let overlay = container_layer(spec, &bundle.rootfs, &dir.path, opts)?;
+    let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let rootfs = overlay.as_ref().map(|l| l.merged.clone()).unwrap_or_else(|| bundle.rootfs.clone());
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
@@ -184,18 +185,26 @@ fn create_in(
     Ok(state)
 }
 
-/// The container layer, when `--rootfs-overlay` or the bundle's annotation asks for it.
+/// The container layer, when `--rootfs-overlay` or the bundle's annotation asks for it. Its
+/// lower layers are the bundle's rootfs, or an image's cached layers when the config (written
+/// by `run --image`) names them.
 fn container_layer(
+    root: &Path,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Path,
     state_dir: &Path,
     opts: &CreateOptions,
 ) -> Result<Option<overlay::Layers>> {
-    let annotated = spec.annotations().as_ref().and_then(|a| a.get(OVERLAY_ANNOTATION)).is_some_and(|v| v == "true");
+    let annotation = |key: &str| spec.annotations().as_ref().and_then(|a| a.get(key).cloned());
+    let annotated = annotation(OVERLAY_ANNOTATION).is_some_and(|v| v == "true");
     if !opts.rootfs_overlay && !annotated {
         return Ok(None);
     }
-    let layers = overlay::Layers::create(vec![rootfs.to_path_buf()], &state_dir.join("layer"))?;
+    let lower = match annotation(crate::image::LAYERS_ANNOTATION) {
+        Some(cached) => crate::image::cached_layers(root, &cached)?,
+        None => vec![rootfs.to_path_buf()],
+    };
+    let layers = overlay::Layers::create(lower, &state_dir.join("layer"))?;
     let linux = spec.linux().as_ref();
     let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())

@@ -8,7 +8,7 @@ pub mod procfs;
 mod resources;
 mod state;
 
-pub use create::{create, Console, CreateOptions, Created};
+pub use create::{create, Console, CreateOptions, Created, OVERLAY_ANNOTATION};
 pub use dir::{validate_id, ContainerDir};
 pub use exec::{exec, saved_config, ExecOptions, Execd};
 pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};

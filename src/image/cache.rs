@@ -1,0 +1,234 @@
+//! The layer cache: each layer unpacked once, under `<root>/@images/layers/sha256/<diff_id>`,
+//! and shared read-only by every container that runs an image holding it. A layer is unpacked
+//! into a scratch directory while its digest is checked, and renamed into place only when the
+//! whole stream matched; a lock per digest makes concurrent runs of one image wait for the
+//! first unpack instead of repeating it. A container's run holds that lock shared until its
+//! state names the layer, so `gc` (which takes it exclusively) never removes a layer in use.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::digest::{Digest, HashingReader};
+use super::manifest::LayerRef;
+use super::source::Source;
+use super::unpack::{unpack, Whiteouts};
+use crate::error::{Error, Result};
+
+/// '@' cannot appear in a container id, so the cache never collides with a container.
+pub const IMAGES_DIR: &str = "@images";
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A layer in the cache, as `layer.json` records it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CachedLayer {
+    pub diff_id: String,
+    pub blob: Option<String>,
+    pub entries: u64,
+    pub bytes: u64,
+    pub unpacked: String,
+}
+
+/// A held lock on one layer: shared while a container is being set up on it.
+pub type LayerLock = Flock<File>;
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store> {
+        let dir = root.join(IMAGES_DIR);
+        for sub in ["layers/sha256", "locks", "tmp", "bundles"] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(|e| Error::io("create image cache directory", path.display(), e))?;
+        }
+        Ok(Store { dir })
+    }
+
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join("layers/sha256").join(diff_id.hex())
+    }
+
+    /// The directory an overlay uses as this layer.
+    pub fn layer_rootfs(&self, diff_id: &Digest) -> PathBuf {
+        self.layer_dir(diff_id).join("rootfs")
+    }
+
+    pub fn layers_dir(&self) -> PathBuf {
+        self.dir.join("layers/sha256")
+    }
+
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.dir.join("bundles").join(id)
+    }
+
+    fn lock(&self, diff_id: &Digest, arg: FlockArg) -> Result<std::result::Result<LayerLock, File>> {
+        let path = self.dir.join("locks").join(diff_id.hex());
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open layer lock", path.display(), e))?;
+        match Flock::lock(file, arg) {
+            Ok(lock) => Ok(Ok(lock)),
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) => Ok(Err(file)),
+            Err((_, e)) => Err(Error::sys("lock layer", path.display(), e)),
+        }
+    }
+
+    /// The layer unpacked and verified, with a shared lock on it for the caller to hold until
+    /// its container's state names the layer.
+    pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<LayerLock> {
+        let lock = self.lock(&layer.diff_id, FlockArg::LockExclusive)?.map_err(|_| self.busy(&layer.diff_id))?;
+        if !self.layer_dir(&layer.diff_id).join("layer.json").exists() {
+            self.unpack_into_cache(source, layer)?;
+        }
+        lock.relock(FlockArg::LockShared).map_err(|e| Error::sys("lock layer", layer.diff_id.to_string(), e))?;
+        Ok(lock)
+    }
+
+    fn busy(&self, diff_id: &Digest) -> Error {
+        Error::Layer { layer: diff_id.to_string(), reason: "its lock could not be taken".into() }
+    }
+
+    fn unpack_into_cache(&self, source: &Source, layer: &LayerRef) -> Result<()> {
+        let scratch = self.dir.join("tmp").join(format!("{}.{}", layer.diff_id.hex(), std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        let result = self.unpack_verified(source, layer, &scratch).and_then(|record| {
+            let meta = scratch.join("layer.json");
+            let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::io("encode", meta.display(), e.into()))?;
+            fs::write(&meta, json).map_err(|e| Error::io("write", meta.display(), e))?;
+            let target = self.layer_dir(&layer.diff_id);
+            fs::rename(&scratch, &target).map_err(|e| Error::io("move layer into the cache", target.display(), e))?;
+            crate::logging::debug(&format!(
+                "unpacked layer {} ({} entries, {} bytes)",
+                layer.diff_id, record.entries, record.bytes
+            ));
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&scratch);
+        }
+        result
+    }
+
+    fn unpack_verified(&self, source: &Source, layer: &LayerRef, scratch: &Path) -> Result<CachedLayer> {
+        let rootfs = scratch.join("rootfs");
+        fs::create_dir_all(&rootfs).map_err(|e| Error::io("create", rootfs.display(), e))?;
+        let name = layer.diff_id.to_string();
+        let (stats, blob_digest, diff_id) =
+            unpack_stream(source.open_member(&layer.blob)?, &rootfs, Whiteouts::Overlay, &name)?;
+        check(&name, "uncompressed content", &layer.diff_id, &diff_id)?;
+        if let Some(expected) = &layer.digest {
+            check(&name, "blob", expected, &blob_digest)?;
+        }
+        Ok(CachedLayer {
+            diff_id: name,
+            blob: layer.digest.as_ref().map(|d| d.to_string()),
+            entries: stats.entries,
+            bytes: stats.bytes,
+            unpacked: crate::time::now_rfc3339(),
+        })
+    }
+
+    pub fn layers(&self) -> Vec<(Digest, CachedLayer)> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.layers_dir()).into_iter().flatten().flatten() {
+            let Some(digest) = Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy())) else {
+                continue;
+            };
+            if let Ok(bytes) = fs::read(entry.path().join("layer.json")) {
+                if let Ok(record) = serde_json::from_slice::<CachedLayer>(&bytes) {
+                    out.push((digest, record));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.1.unpacked.cmp(&b.1.unpacked));
+        out
+    }
+
+    /// Removes the layer unless a run holds it or `in_use` (asked once the lock is held, so
+    /// no container can start using it meanwhile) says a container does. Returns whether it
+    /// was removed.
+    pub fn remove_if_unused(&self, diff_id: &Digest, in_use: impl Fn(&Digest) -> bool) -> Result<bool> {
+        let Ok(_lock) = self.lock(diff_id, FlockArg::LockExclusiveNonblock)? else {
+            return Ok(false);
+        };
+        if in_use(diff_id) {
+            return Ok(false);
+        }
+        let dir = self.layer_dir(diff_id);
+        // Unlinking layer.json first makes a half-removed layer count as absent.
+        let _ = fs::remove_file(dir.join("layer.json"));
+        fs::remove_dir_all(&dir).map_err(|e| Error::io("remove layer", dir.display(), e))?;
+        let _ = fs::remove_file(self.dir.join("locks").join(diff_id.hex()));
+        Ok(true)
+    }
+}
+
+fn check(layer: &str, what: &str, expected: &Digest, actual: &Digest) -> Result<()> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(Error::Layer { layer: layer.into(), reason: format!("corrupt: its {what} hashes to {actual}, not {expected}") })
+}
+
+/// Unpacks a (possibly gzip- or zstd-compressed) layer blob, hashing both the blob as stored
+/// and the tar inside it. Returns (what was unpacked, blob digest, uncompressed digest).
+pub fn unpack_stream(
+    blob: Box<dyn Read>,
+    into: &Path,
+    whiteouts: Whiteouts,
+    name: &str,
+) -> Result<(super::unpack::Unpacked, Digest, Digest)> {
+    let broken = |e: std::io::Error| Error::Layer { layer: name.into(), reason: format!("read: {e}") };
+    let mut stored = HashingReader::new(blob);
+    let (stats, diff_id) = {
+        let mut buffered = BufReader::with_capacity(128 * 1024, &mut stored);
+        let magic = buffered.fill_buf().map_err(broken)?.get(..4).map(|m| m.to_vec()).unwrap_or_default();
+        let tar: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            Box::new(ZstdFrames { input: Some(buffered), frame: None })
+        } else {
+            Box::new(buffered)
+        };
+        let mut uncompressed = HashingReader::new(tar);
+        let stats = unpack(&mut uncompressed, into, whiteouts, name)?;
+        (stats, uncompressed.finish().map_err(broken)?)
+    };
+    let blob_digest = stored.finish().map_err(broken)?;
+    Ok((stats, blob_digest, diff_id))
+}
+
+/// zstd streams may hold several frames (zstd:chunked writes one per file); ruzstd decodes
+/// one frame at a time.
+struct ZstdFrames<R: BufRead> {
+    input: Option<R>,
+    frame: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(frame) = self.frame.as_mut() {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.input = self.frame.take().map(|f| f.into_inner());
+            }
+            let Some(mut input) = self.input.take() else { return Ok(0) };
+            if input.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let decoder = ruzstd::decoding::StreamingDecoder::new(input)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+            self.frame = Some(decoder);
+        }
+    }
+}

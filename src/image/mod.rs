@@ -1,0 +1,219 @@
+//! OCI images run directly: an image layout or `docker save` archive is read, each layer is
+//! verified and unpacked once into the layer cache, and a container's rootfs is an overlay of
+//! the cached layers with its own writable layer on top (rootfs/overlay.rs). `unpack` instead
+//! flattens the layers into an ordinary bundle any runtime can use.
+
+mod cache;
+mod config;
+mod digest;
+mod manifest;
+mod source;
+mod unpack;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub use cache::{CachedLayer, LayerLock, Store};
+pub use config::{IMAGE_ANNOTATION, LAYERS_ANNOTATION, STOP_SIGNAL_ANNOTATION};
+pub use digest::Digest;
+
+use crate::error::{Error, Result};
+
+/// `DIR[:TAG]` or `ARCHIVE[:TAG]`.
+pub struct Reference {
+    pub path: PathBuf,
+    pub tag: Option<String>,
+    pub text: String,
+}
+
+impl Reference {
+    /// A path that exists as written wins over splitting off a tag, so "dir:with:colons" works.
+    pub fn parse(text: &str) -> Reference {
+        let whole = Reference { path: PathBuf::from(text), tag: None, text: text.to_string() };
+        if whole.path.exists() {
+            return whole;
+        }
+        match text.rsplit_once(':') {
+            Some((path, tag)) if !tag.contains('/') && !path.is_empty() => {
+                Reference { path: PathBuf::from(path), tag: Some(tag.to_string()), text: text.to_string() }
+            }
+            _ => whole,
+        }
+    }
+}
+
+/// A container's bundle written from an image, and the layer locks to hold until the
+/// container's state names its layers.
+pub struct Prepared {
+    pub bundle: PathBuf,
+    pub locks: Vec<LayerLock>,
+}
+
+pub struct RunRequest<'a> {
+    pub id: &'a str,
+    pub cmd: &'a [String],
+    pub tty: bool,
+}
+
+/// Caches the image's layers and writes the container's bundle (config.json and an empty
+/// rootfs directory, the overlay's mount point) under `<root>/@images/bundles/<id>`.
+pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Result<Prepared> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Image {
+            image: reference.text.clone(),
+            reason: "running images needs root (the layer cache holds overlay whiteouts)".into(),
+        });
+    }
+    let source = source::Source::open(&reference.path)?;
+    let image = manifest::read(&source, reference.tag.as_deref())?;
+    let store = Store::open(root)?;
+    let mut locks = Vec::new();
+    for layer in &image.layers {
+        locks.push(store.ensure(&source, layer)?);
+    }
+    let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
+    let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty };
+    let spec = config::spec_for(&image.config, &request, &lower)?;
+    let bundle = store.bundle_dir(req.id);
+    if bundle.exists() {
+        return Err(Error::ContainerExists(req.id.into()));
+    }
+    write_bundle(&bundle, &spec).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&bundle);
+    })?;
+    Ok(Prepared { bundle, locks })
+}
+
+fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(&rootfs).map_err(|e| Error::io("create bundle", rootfs.display(), e))?;
+    let path = bundle.join("config.json");
+    let text = serde_json::to_vec_pretty(spec).map_err(|e| Error::io("encode", path.display(), e.into()))?;
+    std::fs::write(&path, text).map_err(|e| Error::io("write", path.display(), e))
+}
+
+/// Removes the bundle `prepare_run` wrote for container `id`, if `bundle` is that one.
+pub fn remove_bundle(root: &Path, id: &str, bundle: &Path) {
+    let ours = root.join(cache::IMAGES_DIR).join("bundles").join(id);
+    if bundle == ours {
+        let _ = std::fs::remove_dir_all(&ours);
+    }
+}
+
+/// The lower layers a config asks for, each required to be a layer of berth's cache.
+pub fn cached_layers(root: &Path, annotation: &str) -> Result<Vec<PathBuf>> {
+    let cache = root.join(cache::IMAGES_DIR).join("layers/sha256");
+    annotation
+        .split(':')
+        .map(|p| {
+            let path = PathBuf::from(p);
+            let inside = path.strip_prefix(&cache).ok().map(|rest| rest.components().collect::<Vec<_>>());
+            match inside.as_deref() {
+                Some([std::path::Component::Normal(hex), std::path::Component::Normal(rootfs)])
+                    if rootfs.to_str() == Some("rootfs")
+                        && Digest::parse(&format!("sha256:{}", hex.to_string_lossy())).is_some() =>
+                {
+                    Ok(path)
+                }
+                _ => Err(Error::InvalidConfig(format!(
+                    "annotation {LAYERS_ANNOTATION}: {p:?} is not a layer of the image cache {}",
+                    cache.display()
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `berth unpack`: the image flattened into BUNDLE/rootfs (whiteouts applied) with a
+/// config.json for it.
+pub fn unpack_bundle(reference: &Reference, bundle: &Path, cmd: &[String]) -> Result<()> {
+    let source = source::Source::open(&reference.path)?;
+    let image = manifest::read(&source, reference.tag.as_deref())?;
+    let rootfs = bundle.join("rootfs");
+    if rootfs.exists() && rootfs.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Error::Image {
+            image: reference.text.clone(),
+            reason: format!("{} is not empty", rootfs.display()),
+        });
+    }
+    let created = !bundle.exists();
+    let result = unpack_layers(&source, &image, &rootfs).and_then(|()| {
+        let id = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "berth".into());
+        let request = config::Request { id: &id, image: &reference.text, cmd, tty: false };
+        let mut spec = config::spec_for(&image.config, &request, std::slice::from_ref(&rootfs))?;
+        // A flat bundle runs anywhere: no overlay, no cache.
+        spec["annotations"] = serde_json::json!({ IMAGE_ANNOTATION: reference.text });
+        write_bundle(bundle, &spec)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(if created { bundle } else { &rootfs });
+    }
+    result
+}
+
+fn unpack_layers(source: &source::Source, image: &manifest::Image, rootfs: &Path) -> Result<()> {
+    std::fs::create_dir_all(rootfs).map_err(|e| Error::io("create", rootfs.display(), e))?;
+    for layer in &image.layers {
+        let name = layer.diff_id.to_string();
+        let (_, blob, diff_id) =
+            cache::unpack_stream(source.open_member(&layer.blob)?, rootfs, unpack::Whiteouts::Apply, &name)?;
+        let corrupt = |what: &str, actual: &Digest| Error::Layer {
+            layer: name.clone(),
+            reason: format!("corrupt: its {what} hashes to {actual}"),
+        };
+        if diff_id != layer.diff_id {
+            return Err(corrupt("uncompressed content", &diff_id));
+        }
+        if layer.digest.as_ref().is_some_and(|d| d != &blob) {
+            return Err(corrupt("blob", &blob));
+        }
+    }
+    Ok(())
+}
+
+/// One cached layer and the containers whose rootfs it is part of.
+pub struct LayerUsage {
+    pub digest: Digest,
+    pub layer: CachedLayer,
+    pub containers: Vec<String>,
+}
+
+pub fn usage(root: &Path) -> Result<Vec<LayerUsage>> {
+    let store = Store::open(root)?;
+    let users = container_layers(root)?;
+    Ok(store
+        .layers()
+        .into_iter()
+        .map(|(digest, layer)| {
+            let dir = store.layer_rootfs(&digest);
+            let containers = users.iter().filter(|(_, l)| l.contains(&dir)).map(|(id, _)| id.clone()).collect();
+            LayerUsage { digest, layer, containers }
+        })
+        .collect())
+}
+
+/// Removes every cached layer no container uses; returns the removed digests.
+pub fn gc(root: &Path) -> Result<Vec<Digest>> {
+    let store = Store::open(root)?;
+    let mut removed = Vec::new();
+    for (digest, _) in store.layers() {
+        let dir = store.layer_rootfs(&digest);
+        let in_use =
+            |_: &Digest| container_layers(root).map(|u| u.iter().any(|(_, l)| l.contains(&dir))).unwrap_or(true);
+        if store.remove_if_unused(&digest, in_use)? {
+            removed.push(digest);
+        }
+    }
+    Ok(removed)
+}
+
+/// (container id, its cached lower layers) for every container under the root.
+fn container_layers(root: &Path) -> Result<Vec<(String, HashSet<PathBuf>)>> {
+    Ok(crate::container::list(root)?
+        .into_iter()
+        .filter_map(|c| {
+            let layers = c.state.annotations.get(LAYERS_ANNOTATION)?;
+            Some((c.state.id.clone(), layers.split(':').map(PathBuf::from).collect()))
+        })
+        .collect())
+}
