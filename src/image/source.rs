@@ -23,7 +23,8 @@ impl Source {
         let file = File::open(path).map_err(|e| Error::io("open image archive", path.display(), e))?;
         let mut archive = tar::Archive::new(file);
         let mut members = HashMap::new();
-        let entries = archive.entries().map_err(|e| Error::io("read image archive", path.display(), e))?;
+        // Seeking past each member reads only the headers, not the layers.
+        let entries = archive.entries_with_seek().map_err(|e| Error::io("read image archive", path.display(), e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("read image archive", path.display(), e))?;
             if entry.header().entry_type().is_file() {

@@ -50,7 +50,14 @@ impl Layers {
             }
         }
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
-        Ok(format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), self.upper.display(), self.work.display()))
+        // volatile: the container layer dies with the container, so the syncs overlayfs does on
+        // unmount (a syncfs of the whole upper filesystem) buy nothing.
+        Ok(format!(
+            "lowerdir={},upperdir={},workdir={},volatile",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        ))
     }
 
     /// Mounts the overlay on `merged`, inside the container's mount namespace.
