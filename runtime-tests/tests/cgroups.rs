@@ -231,7 +231,6 @@ fn v2_procs_and_freeze_on_the_cgroup2_mount() {
         controllers: vec![],
         unified: true,
         created: false,
-        created_parents: 0,
     };
     let mut dirs = vec![dir];
     berth::cgroups::create(&mut dirs).unwrap();
@@ -264,7 +263,6 @@ fn v2_ebpf_device_filter_is_enforced() {
         controllers: vec![],
         unified: true,
         created: false,
-        created_parents: 0,
     }];
     berth::cgroups::create(&mut dirs).unwrap();
     let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(json!({

@@ -37,10 +37,6 @@ pub struct CgroupDir {
     /// Only directories berth made are removed by `delete`.
     #[serde(default)]
     pub created: bool,
-    /// How many ancestors berth made along with it (`/berth` for `/berth/<id>`): `delete`
-    /// removes them too once no other container uses them, so the host is left as found.
-    #[serde(default)]
-    pub created_parents: usize,
 }
 
 impl CgroupDir {
@@ -71,8 +67,6 @@ pub fn container_dirs(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id
             controllers: h.controllers.clone(),
             unified: h.unified,
             created: false,
-            // `/berth` is berth's own: whichever container leaves it empty removes it.
-            created_parents: usize::from(cgroups_path.is_none()),
         })
         .collect())
 }
@@ -82,26 +76,12 @@ pub fn create(dirs: &mut [CgroupDir]) -> Result<()> {
     for dir in dirs {
         let path = &dir.path;
         dir.created = !path.exists();
-        let missing = path.ancestors().skip(1).take_while(|a| !a.exists()).count();
-        dir.created_parents = dir.created_parents.max(missing);
-        create_dir_all(path)?;
+        fs::create_dir_all(path).map_err(|source| Error::Cgroup { op: "create", path: path.clone(), source })?;
         if dir.has("cpuset") {
             v1::inherit_cpuset(path)?;
         }
     }
     Ok(())
-}
-
-/// `create_dir_all`, retried when another container's `delete` removes a shared parent
-/// between our mkdir of the parent and of the leaf.
-fn create_dir_all(path: &Path) -> Result<()> {
-    let mut attempts = 0;
-    loop {
-        match fs::create_dir_all(path) {
-            Err(e) if e.kind() == ErrorKind::NotFound && attempts < 3 => attempts += 1,
-            other => return other.map_err(|source| Error::Cgroup { op: "create", path: path.to_path_buf(), source }),
-        }
-    }
 }
 
 /// Moves the calling process into every directory. Writing "0" lets the process move itself,
@@ -145,12 +125,6 @@ pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
                     pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 Err(source) => return Err(Error::Cgroup { op: "remove", path: path.clone(), source }),
-            }
-        }
-        // Parents still holding another container's directory are busy: that one removes them.
-        for parent in path.ancestors().skip(1).take(dir.created_parents) {
-            if fs::remove_dir(parent).is_err() {
-                break;
             }
         }
     }
@@ -220,18 +194,12 @@ mod tests {
             controllers: vec![],
             unified: false,
             created: false,
-            created_parents: 0,
         };
-        let mut dirs = vec![dir(&existing), dir(&tmp.path().join("new/a/b")), dir(&tmp.path().join("new/a/c"))];
+        let mut dirs = vec![dir(&existing), dir(&tmp.path().join("new"))];
         create(&mut dirs).unwrap();
-        assert_eq!(
-            dirs.iter().map(|d| (d.created, d.created_parents)).collect::<Vec<_>>(),
-            [(false, 0), (true, 2), (true, 0)]
-        );
-        destroy(&dirs[..2]).unwrap();
+        assert_eq!(dirs.iter().map(|d| d.created).collect::<Vec<_>>(), [false, true]);
+        destroy(&dirs).unwrap();
         assert!(existing.exists());
-        assert!(tmp.path().join("new/a/c").exists(), "a parent another container uses stays");
-        destroy(&dirs[2..]).unwrap();
-        assert!(tmp.path().join("new").exists(), "only the container that made a parent removes it");
+        assert!(!tmp.path().join("new").exists());
     }
 }

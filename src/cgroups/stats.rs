@@ -237,14 +237,8 @@ mod tests {
         std::fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n").unwrap();
         std::fs::write(d.join("pids.current"), "3\n").unwrap();
         std::fs::write(d.join("pids.max"), "10\n").unwrap();
-        let dirs = [CgroupDir {
-            path: d.into(),
-            mountpoint: d.into(),
-            controllers: vec![],
-            unified: true,
-            created: true,
-            created_parents: 0,
-        }];
+        let dirs =
+            [CgroupDir { path: d.into(), mountpoint: d.into(), controllers: vec![], unified: true, created: true }];
         let s = stats(&dirs);
         assert_eq!(s["memory"]["usage"]["usage"], 4096);
         assert_eq!(s["memory"]["usage"]["failcnt"], 2);

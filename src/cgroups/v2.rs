@@ -214,7 +214,6 @@ mod tests {
             controllers: vec![],
             unified: true,
             created: true,
-            created_parents: 0,
         };
         assert!(enable(&dir, "memory").unwrap());
         assert_eq!(read_file(root, "cgroup.subtree_control").unwrap(), "+memory");
