@@ -434,3 +434,42 @@ fn bad_image_references_fail_cleanly() {
     assert!(stderr(&out).contains("no Entrypoint or Cmd"), "{}", stderr(&out));
     assert!(s.run(&["list", "-q"]).stdout.is_empty());
 }
+
+#[test]
+fn gc_racing_runs_never_pulls_a_layer_from_under_them() {
+    let s = Scratch::new("gc-race");
+    let image = build_image(&s.dir.join("layout"), &three_layers(), image_config(), "latest");
+    let reference = image.layout.display().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (stop, root) = (stop.clone(), s.root.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let out = Command::new(berth_bin()).arg("--root").arg(&root).arg("gc").output().unwrap();
+                assert!(out.status.success(), "gc: {}", stderr(&out));
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    for round in 0..4 {
+        let children: Vec<_> = (0..5)
+            .map(|i| {
+                s.berth()
+                    .args(["run", "--image", &reference, "--name", &format!("r{round}-{i}"), "--", "cat", "/data/b"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(stdout(&out), "b\n");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(collector.join().unwrap() > 0);
+}

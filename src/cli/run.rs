@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         if a.name.is_some() || a.tty || !a.command.is_empty() {
             return Err(Failure { message: "run: --name, --tty and a command go with --image".into(), code: 125 });
         }
-        return run_bundle(g, a, id, &a.opts.options(!a.detach));
+        return run_bundle(g, a, id, &a.opts.options(!a.detach), None);
     };
     let id = match (&a.name, &a.id) {
         (Some(_), Some(_)) => {
@@ -57,9 +57,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let prepared = image::prepare_run(&root, &Reference::parse(reference), &request).map_err(run_failure)?;
     let mut opts = a.opts.options(!a.detach);
     opts.bundle = prepared.bundle.clone();
-    // The layer locks are held until the container's state names its layers, so `gc` cannot
-    // remove them in between; they go when this process exits.
-    let code = run_bundle(g, a, &id, &opts);
+    let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
     if code.is_err() {
         image::remove_bundle(&root, &id, &prepared.bundle);
     }
@@ -69,12 +67,20 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     code
 }
 
-fn run_bundle(g: &Global, a: &Args, id: &str, opts: &container::CreateOptions) -> Result<i32, Failure> {
+/// `hold` keeps `gc` off an image's layers until the created container's state names them.
+fn run_bundle(
+    g: &Global,
+    a: &Args,
+    id: &str,
+    opts: &container::CreateOptions,
+    hold: Option<image::CacheLock>,
+) -> Result<i32, Failure> {
     let signals = (!a.detach).then(block_forwarded_signals);
     if !a.detach {
         berth::process::supervise::become_subreaper();
     }
     let created = container::create(&g.root(), id, opts).map_err(run_failure)?;
+    drop(hold);
     let console = match &created.console {
         Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),
         None => None,

@@ -2,8 +2,9 @@
 //! and shared read-only by every container that runs an image holding it. A layer is unpacked
 //! into a scratch directory while its digest is checked, and renamed into place only when the
 //! whole stream matched; a lock per digest makes concurrent runs of one image wait for the
-//! first unpack instead of repeating it. A container's run holds that lock shared until its
-//! state names the layer, so `gc` (which takes it exclusively) never removes a layer in use.
+//! first unpack instead of repeating it. Every run holds the cache's `gc.lock` shared from
+//! before it looks at a layer until its container's state names the layers, and `gc` takes it
+//! exclusively, so gc never removes a layer a container is being set up on.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
@@ -35,8 +36,8 @@ pub struct CachedLayer {
     pub unpacked: String,
 }
 
-/// A held lock on one layer: shared while a container is being set up on it.
-pub type LayerLock = Flock<File>;
+/// A held lock: a run's shared hold on the cache against `gc`.
+pub type CacheLock = Flock<File>;
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store> {
@@ -65,8 +66,8 @@ impl Store {
         self.dir.join("bundles").join(id)
     }
 
-    fn lock(&self, diff_id: &Digest, arg: FlockArg) -> Result<std::result::Result<LayerLock, File>> {
-        let path = self.dir.join("locks").join(diff_id.hex());
+    fn lock(&self, name: &str, arg: FlockArg) -> Result<std::result::Result<CacheLock, File>> {
+        let path = self.dir.join("locks").join(name);
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -80,19 +81,24 @@ impl Store {
         }
     }
 
-    /// The layer unpacked and verified, with a shared lock on it for the caller to hold until
-    /// its container's state names the layer.
-    pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<LayerLock> {
-        let lock = self.lock(&layer.diff_id, FlockArg::LockExclusive)?.map_err(|_| self.busy(&layer.diff_id))?;
+    /// Held by a run until its container's state names its layers: `gc` waits for it.
+    pub fn hold_against_gc(&self) -> Result<CacheLock> {
+        self.lock("gc.lock", FlockArg::LockShared)?.map_err(|_| self.busy("gc.lock"))
+    }
+
+    /// The layer unpacked and verified; the first of concurrent callers unpacks it, the others
+    /// wait on its lock and find it done.
+    pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<()> {
+        let hex = layer.diff_id.hex();
+        let _lock = self.lock(hex, FlockArg::LockExclusive)?.map_err(|_| self.busy(hex))?;
         if !self.layer_dir(&layer.diff_id).join("layer.json").exists() {
             self.unpack_into_cache(source, layer)?;
         }
-        lock.relock(FlockArg::LockShared).map_err(|e| Error::sys("lock layer", layer.diff_id.to_string(), e))?;
-        Ok(lock)
+        Ok(())
     }
 
-    fn busy(&self, diff_id: &Digest) -> Error {
-        Error::Layer { layer: diff_id.to_string(), reason: "its lock could not be taken".into() }
+    fn busy(&self, lock: &str) -> Error {
+        Error::Layer { layer: lock.to_string(), reason: "its lock could not be taken".into() }
     }
 
     fn unpack_into_cache(&self, source: &Source, layer: &LayerRef) -> Result<()> {
@@ -151,16 +157,16 @@ impl Store {
         out
     }
 
-    /// Removes the layer unless a run holds it or `in_use` (asked once the lock is held, so
-    /// no container can start using it meanwhile) says a container does. Returns whether it
-    /// was removed.
-    pub fn remove_if_unused(&self, diff_id: &Digest, in_use: impl Fn(&Digest) -> bool) -> Result<bool> {
-        let Ok(_lock) = self.lock(diff_id, FlockArg::LockExclusiveNonblock)? else {
+    /// For `gc`: no run is between looking at a layer and recording its container.
+    pub fn exclude_runs(&self) -> Result<CacheLock> {
+        self.lock("gc.lock", FlockArg::LockExclusive)?.map_err(|_| self.busy("gc.lock"))
+    }
+
+    /// Removes the layer (the caller holds `exclude_runs`) unless it is being unpacked.
+    pub fn remove(&self, diff_id: &Digest) -> Result<bool> {
+        let Ok(_lock) = self.lock(diff_id.hex(), FlockArg::LockExclusiveNonblock)? else {
             return Ok(false);
         };
-        if in_use(diff_id) {
-            return Ok(false);
-        }
         let dir = self.layer_dir(diff_id);
         // Unlinking layer.json first makes a half-removed layer count as absent.
         let _ = fs::remove_file(dir.join("layer.json"));

@@ -13,7 +13,7 @@ mod unpack;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub use cache::{CachedLayer, LayerLock, Store};
+pub use cache::{CacheLock, CachedLayer, Store};
 pub use config::{IMAGE_ANNOTATION, LAYERS_ANNOTATION, STOP_SIGNAL_ANNOTATION};
 pub use digest::Digest;
 
@@ -42,11 +42,11 @@ impl Reference {
     }
 }
 
-/// A container's bundle written from an image, and the layer locks to hold until the
+/// A container's bundle written from an image, and the hold against `gc` to keep until the
 /// container's state names its layers.
 pub struct Prepared {
     pub bundle: PathBuf,
-    pub locks: Vec<LayerLock>,
+    pub hold: CacheLock,
 }
 
 pub struct RunRequest<'a> {
@@ -67,9 +67,9 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     let source = source::Source::open(&reference.path)?;
     let image = manifest::read(&source, reference.tag.as_deref())?;
     let store = Store::open(root)?;
-    let mut locks = Vec::new();
+    let hold = store.hold_against_gc()?;
     for layer in &image.layers {
-        locks.push(store.ensure(&source, layer)?);
+        store.ensure(&source, layer)?;
     }
     let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
     let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty };
@@ -81,7 +81,7 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     write_bundle(&bundle, &spec).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&bundle);
     })?;
-    Ok(Prepared { bundle, locks })
+    Ok(Prepared { bundle, hold })
 }
 
 fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
@@ -195,12 +195,12 @@ pub fn usage(root: &Path) -> Result<Vec<LayerUsage>> {
 /// Removes every cached layer no container uses; returns the removed digests.
 pub fn gc(root: &Path) -> Result<Vec<Digest>> {
     let store = Store::open(root)?;
+    let _no_runs = store.exclude_runs()?;
+    let users = container_layers(root)?;
     let mut removed = Vec::new();
     for (digest, _) in store.layers() {
         let dir = store.layer_rootfs(&digest);
-        let in_use =
-            |_: &Digest| container_layers(root).map(|u| u.iter().any(|(_, l)| l.contains(&dir))).unwrap_or(true);
-        if store.remove_if_unused(&digest, in_use)? {
+        if !users.iter().any(|(_, layers)| layers.contains(&dir)) && store.remove(&digest)? {
             removed.push(digest);
         }
     }

@@ -108,7 +108,8 @@ impl Unpacker<'_> {
         let dir = self.open_dir(&parent, true)?;
         let kind = entry.header().entry_type();
         self.clear_way(&dir, &path, name, kind == EntryType::Directory)?;
-        self.written.insert(path.clone());
+        // Ancestors too: an opaque marker on one of them must keep this entry.
+        self.written.extend(path.ancestors().map(Path::to_path_buf));
         let header = entry.header().clone();
         let owner = (header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32);
         let mode = Mode::from_bits_truncate(header.mode().unwrap_or(0o644) & 0o7777);
