@@ -62,6 +62,47 @@ pub fn clone_fork(flags: CloneFlags) -> nix::Result<Option<Pid>> {
     }
 }
 
+/// `clone_fork`, with the child born into the cgroup2 directory `cgroup` (CLONE_INTO_CGROUP).
+/// Born there, it never migrates, so no RCU grace period is waited for (see
+/// cgroups::join_self). Same single-thread rule as `clone_fork`.
+pub fn clone_fork_into(flags: CloneFlags, cgroup: &impl AsRawFd) -> nix::Result<Option<Pid>> {
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup.as_raw_fd() as u64,
+    };
+    // SAFETY: `args` is a fully initialised clone_args of the size passed; a zero stack makes
+    // clone3 fork-like, and no pointers are handed to the kernel besides `args` itself.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match Errno::result(ret)? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
 pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
     // SAFETY: integer arguments only; on success the kernel returns a new fd we take ownership of.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };

@@ -84,17 +84,30 @@ pub fn create(dirs: &mut [CgroupDir]) -> Result<()> {
     Ok(())
 }
 
-/// Moves the calling process into every directory. Writing "0" lets the process move itself,
-/// which spares the parent the RCU grace period a cross-process migration waits for on v1.
-pub fn join_self(dirs: &[CgroupDir]) -> Result<()> {
-    for dir in dirs {
-        fs::write(dir.path.join("cgroup.procs"), b"0").map_err(|source| Error::Cgroup {
+/// Moves the calling process into every directory, itself: on v1 by writing "0" to `tasks`.
+/// Moving a whole thread group (cgroup.procs, or any move of another process) takes the
+/// cgroup_threadgroup_rwsem for writing, which waits out an RCU grace period (10-30 ms on this
+/// VM); moving only the calling thread does not, and the init has only the one thread.
+/// cgroup2 has no such file for domain cgroups: `spawn` puts the init into those at clone
+/// time (CLONE_INTO_CGROUP) where it can, and this writes cgroup.procs otherwise.
+/// `born_in_unified`: the process was cloned into the cgroup2 directory already.
+pub fn join_self(dirs: &[CgroupDir], born_in_unified: bool) -> Result<()> {
+    for dir in dirs.iter().filter(|d| !(d.unified && born_in_unified)) {
+        let file = if dir.unified { "cgroup.procs" } else { "tasks" };
+        fs::write(dir.path.join(file), b"0").map_err(|source| Error::Cgroup {
             op: "join",
             path: dir.path.clone(),
             source,
         })?;
     }
     Ok(())
+}
+
+/// The container's cgroup2 directory, opened for CLONE_INTO_CGROUP.
+pub fn unified_dir(dirs: &[CgroupDir]) -> Option<std::os::fd::OwnedFd> {
+    let dir = dirs.iter().find(|d| d.unified)?;
+    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+    nix::fcntl::open(&dir.path, flags, nix::sys::stat::Mode::empty()).ok()
 }
 
 /// Every pid in the container's cgroup (read from the first hierarchy that answers).

@@ -37,10 +37,15 @@ pub type DeliverListener<'a> = dyn FnMut(Pid, OwnedFd) -> Result<()> + 'a;
 pub fn spawn(cfg: &ExecConfig, deliver: &mut DeliverListener) -> Result<Pid> {
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter_files(&cfg.namespaces)?;
-    let pid = match crate::sys::clone_fork(CloneFlags::empty()) {
+    let unified = crate::cgroups::unified_dir(&cfg.cgroups);
+    let cloned = match &unified {
+        Some(dir) => crate::sys::clone_fork_into(CloneFlags::empty(), dir),
+        None => crate::sys::clone_fork(CloneFlags::empty()),
+    };
+    let pid = match cloned {
         Ok(None) => {
             drop(parent_end);
-            run(cfg, child_end)
+            run(cfg, child_end, unified.is_some())
         }
         Ok(Some(pid)) => pid,
         Err(errno) => {
@@ -75,8 +80,8 @@ fn handshake(ch: &Channel, pid: Pid, deliver: &mut DeliverListener) -> Result<()
     }
 }
 
-fn run(cfg: &ExecConfig, ch: Channel) -> ! {
-    let program = match setup(cfg, &ch) {
+fn run(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
+    let program = match setup(cfg, &ch, born_in_cgroup) {
         Ok(p) => p,
         Err(e) => {
             let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
@@ -92,10 +97,10 @@ fn run(cfg: &ExecConfig, ch: Channel) -> ! {
     crate::sys::exit_now(e.run_exit_code());
 }
 
-fn setup(cfg: &ExecConfig, ch: &Channel) -> Result<Program> {
+fn setup(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<Program> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
-    crate::cgroups::join_self(&cfg.cgroups)?;
+    crate::cgroups::join_self(&cfg.cgroups, born_in_cgroup)?;
     let mut in_userns = false;
     for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| !for_children_only(*k)) {
         setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;

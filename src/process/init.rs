@@ -33,8 +33,9 @@ struct Launch {
     state: Option<String>,
 }
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel) -> ! {
-    let launch = match setup(cfg, plan, &ch) {
+/// `born_in_cgroup`: cloned straight into the container's cgroup2 directory.
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel, born_in_cgroup: bool) -> ! {
+    let launch = match setup(cfg, plan, &ch, born_in_cgroup) {
         Ok(launch) => launch,
         Err(e) => {
             let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
@@ -51,11 +52,11 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel) -> ! {
     crate::sys::exit_now(e.run_exit_code());
 }
 
-fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<Launch> {
+fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> Result<Launch> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
-    crate::cgroups::join_self(cfg.cgroups)?;
+    crate::cgroups::join_self(cfg.cgroups, born_in_cgroup)?;
     enter_user_namespace(plan, ch)?;
     if plan.join_user.is_some() {
         create_namespaces_inside(plan, ch)?;

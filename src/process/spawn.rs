@@ -55,11 +55,15 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     // A joined user namespace must own the new namespaces, so the init joins it first and
     // creates them itself (see init::create_namespaces_inside).
     let first = if plan.join_user.is_some() { CloneFlags::empty() } else { plan.clone_flags };
-    let cloned = crate::sys::clone_fork(first);
+    let unified = crate::cgroups::unified_dir(cfg.cgroups);
+    let cloned = match &unified {
+        Some(dir) => crate::sys::clone_fork_into(first, dir),
+        None => crate::sys::clone_fork(first),
+    };
     let pid = match cloned {
         Ok(None) => {
             drop(parent_end);
-            init::run(cfg, &plan, child_end)
+            init::run(cfg, &plan, child_end, unified.is_some())
         }
         Ok(Some(pid)) => pid,
         Err(errno) => {
