@@ -65,7 +65,8 @@ impl Global {
     /// As runc: an unprivileged caller keeps its state under its own runtime directory.
     pub fn root(&self) -> PathBuf {
         if let Some(dir) = &self.root_dir {
-            return dir.clone();
+            // Absolute, because paths under it end up in overlay options and state files.
+            return std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
         }
         if nix::unistd::geteuid().is_root() {
             return PathBuf::from("/run/berth");
