@@ -91,10 +91,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             r => r.ctx("wait for container init", id)?,
         };
         let mut byte = [0u8; 1];
-        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
-            if nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1 {
-                break;
-            }
+        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
+            && nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1
+        {
+            break;
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
             return Err(Error::Init { code: 125, msg: format!("container {id:?}: init exited before start") });

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::digest::{Digest, HashingReader};
 use super::manifest::LayerRef;
 use super::source::Source;
-use super::unpack::{unpack, Whiteouts};
+use super::unpack::{unpack, Unpacked, Whiteouts};
 use crate::error::{Error, Result};
 
 /// '@' cannot appear in a container id, so the cache never collides with a container.
@@ -40,13 +40,10 @@ pub struct CachedLayer {
 pub type CacheLock = Flock<File>;
 
 impl Store {
-    pub fn open(root: &Path) -> Result<Store> {
-        let dir = root.join(IMAGES_DIR);
-        for sub in ["layers/sha256", "locks", "tmp", "bundles"] {
-            let path = dir.join(sub);
-            fs::create_dir_all(&path).map_err(|e| Error::io("create image cache directory", path.display(), e))?;
-        }
-        Ok(Store { dir })
+    /// The cache under `root`. Its directories are made when first written to, so a cached
+    /// run costs no mkdir calls.
+    pub fn new(root: &Path) -> Store {
+        Store { dir: root.join(IMAGES_DIR) }
     }
 
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
@@ -68,12 +65,12 @@ impl Store {
 
     fn lock(&self, name: &str, arg: FlockArg) -> Result<std::result::Result<CacheLock, File>> {
         let path = self.dir.join("locks").join(name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open layer lock", path.display(), e))?;
+        let open = || File::options().create(true).truncate(false).write(true).open(&path);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_dir(&self.dir.join("locks"))
+                .and_then(|()| open().map_err(|e| Error::io("open lock", path.display(), e))),
+            other => other.map_err(|e| Error::io("open lock", path.display(), e)),
+        }?;
         match Flock::lock(file, arg) {
             Ok(lock) => Ok(Ok(lock)),
             Err((file, nix::errno::Errno::EWOULDBLOCK)) => Ok(Err(file)),
@@ -102,6 +99,8 @@ impl Store {
     }
 
     fn unpack_into_cache(&self, source: &Source, layer: &LayerRef) -> Result<()> {
+        make_dir(&self.dir.join("tmp"))?;
+        make_dir(&self.layers_dir())?;
         let scratch = self.dir.join("tmp").join(format!("{}.{}", layer.diff_id.hex(), std::process::id()));
         let _ = fs::remove_dir_all(&scratch);
         let result = self.unpack_verified(source, layer, &scratch).and_then(|record| {
@@ -125,15 +124,9 @@ impl Store {
     fn unpack_verified(&self, source: &Source, layer: &LayerRef, scratch: &Path) -> Result<CachedLayer> {
         let rootfs = scratch.join("rootfs");
         fs::create_dir_all(&rootfs).map_err(|e| Error::io("create", rootfs.display(), e))?;
-        let name = layer.diff_id.to_string();
-        let (stats, blob_digest, diff_id) =
-            unpack_stream(source.open_member(&layer.blob)?, &rootfs, Whiteouts::Overlay, &name)?;
-        check(&name, "uncompressed content", &layer.diff_id, &diff_id)?;
-        if let Some(expected) = &layer.digest {
-            check(&name, "blob", expected, &blob_digest)?;
-        }
+        let stats = unpack_layer(source, layer, &rootfs, Whiteouts::Overlay)?;
         Ok(CachedLayer {
-            diff_id: name,
+            diff_id: layer.diff_id.to_string(),
             blob: layer.digest.as_ref().map(|d| d.to_string()),
             entries: stats.entries,
             bytes: stats.bytes,
@@ -176,6 +169,22 @@ impl Store {
     }
 }
 
+fn make_dir(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| Error::io("create image cache directory", path.display(), e))
+}
+
+/// Unpacks one layer of `source` into `into`, and checks what was read against the layer's
+/// uncompressed digest and, when the manifest names one, its blob digest.
+pub fn unpack_layer(source: &Source, layer: &LayerRef, into: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
+    let name = layer.diff_id.to_string();
+    let (stats, blob_digest, diff_id) = unpack_stream(source.open_member(&layer.blob)?, into, whiteouts, &name)?;
+    check(&name, "uncompressed content", &layer.diff_id, &diff_id)?;
+    if let Some(expected) = &layer.digest {
+        check(&name, "blob", expected, &blob_digest)?;
+    }
+    Ok(stats)
+}
+
 fn check(layer: &str, what: &str, expected: &Digest, actual: &Digest) -> Result<()> {
     if expected == actual {
         return Ok(());
@@ -185,12 +194,12 @@ fn check(layer: &str, what: &str, expected: &Digest, actual: &Digest) -> Result<
 
 /// Unpacks a (possibly gzip- or zstd-compressed) layer blob, hashing both the blob as stored
 /// and the tar inside it. Returns (what was unpacked, blob digest, uncompressed digest).
-pub fn unpack_stream(
+fn unpack_stream(
     blob: Box<dyn Read>,
     into: &Path,
     whiteouts: Whiteouts,
     name: &str,
-) -> Result<(super::unpack::Unpacked, Digest, Digest)> {
+) -> Result<(Unpacked, Digest, Digest)> {
     let broken = |e: std::io::Error| Error::Layer { layer: name.into(), reason: format!("read: {e}") };
     let mut stored = HashingReader::new(blob);
     let (stats, diff_id) = {

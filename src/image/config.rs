@@ -127,18 +127,16 @@ fn user(spec: &str, layers: &[PathBuf], image: &str) -> Result<(u32, u32)> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let not_found = |what: &str, name: &str| Error::Image {
+    // `file` is "passwd" or "group": what is missing is a user or a group in it.
+    let not_found = |file: &str, name: &str| Error::Image {
         image: image.into(),
-        reason: format!(
-            "User {spec:?}: no {what} {name:?} in the image's /etc/{what_file}",
-            what_file = if what == "user" { "passwd" } else { "group" }
-        ),
+        reason: format!("User {spec:?}: {name:?} is not in the image's /etc/{file}"),
     };
     let passwd = read_from_layers(layers, "etc/passwd");
     let (uid, primary_gid) = match user.parse::<u32>() {
         Ok(uid) => (uid, lookup(&passwd, |f| f[2] == user).and_then(|f| f[3].parse().ok()).unwrap_or(0)),
         Err(_) => {
-            let fields = lookup(&passwd, |f| f[0] == user).ok_or_else(|| not_found("user", user))?;
+            let fields = lookup(&passwd, |f| f[0] == user).ok_or_else(|| not_found("passwd", user))?;
             (fields[2].parse().unwrap_or(0), fields[3].parse().unwrap_or(0))
         }
     };

@@ -138,19 +138,12 @@ fn read_oci(source: &Source, tag: Option<&str>) -> Result<Image> {
     let manifest: Manifest = parse(source, "manifest", &bytes)?;
     let config_digest = digest_of(source, &manifest.config.digest)?;
     let config: ConfigBlob = parse(source, "image config", &verified_blob(source, &config_digest)?)?;
-    if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        return Err(bad(source, "the manifest and the config disagree on the number of layers"));
-    }
-    let layers = manifest
+    let blobs = manifest
         .layers
         .iter()
-        .zip(&config.rootfs.diff_ids)
-        .map(|(layer, diff_id)| {
-            let digest = digest_of(source, &layer.digest)?;
-            Ok(LayerRef { blob: blob_path(&digest), digest: Some(digest), diff_id: digest_of(source, diff_id)? })
-        })
-        .collect::<Result<_>>()?;
-    Ok(Image { config: config.config, layers })
+        .map(|layer| digest_of(source, &layer.digest).map(|d| (blob_path(&d), Some(d))))
+        .collect::<Result<Vec<_>>>()?;
+    image(source, config, blobs)
 }
 
 fn choose_by_tag<'a>(source: &Source, manifests: &'a [Descriptor], tag: Option<&str>) -> Result<&'a Descriptor> {
@@ -208,17 +201,24 @@ fn read_docker(source: &Source, tag: Option<&str>) -> Result<Image> {
         }
     }
     let config: ConfigBlob = parse(source, "image config", &config_bytes)?;
-    if config.rootfs.diff_ids.len() != entry.layers.len() {
-        return Err(bad(source, "manifest.json and the config disagree on the number of layers"));
-    }
-    let layers = entry
+    let blobs = entry
         .layers
         .iter()
+        .map(|blob| (blob.clone(), if blob.starts_with("blobs/sha256/") { digest_in_name(blob) } else { None }))
+        .collect();
+    image(source, config, blobs)
+}
+
+/// The image from its config and its layer blobs (path, digest when known), bottom first;
+/// the config's diff_ids pair with the blobs one for one.
+fn image(source: &Source, config: ConfigBlob, blobs: Vec<(String, Option<Digest>)>) -> Result<Image> {
+    if config.rootfs.diff_ids.len() != blobs.len() {
+        return Err(bad(source, "the manifest and the config disagree on the number of layers"));
+    }
+    let layers = blobs
+        .into_iter()
         .zip(&config.rootfs.diff_ids)
-        .map(|(blob, diff_id)| {
-            let digest = if blob.starts_with("blobs/sha256/") { digest_in_name(blob) } else { None };
-            Ok(LayerRef { blob: blob.clone(), digest, diff_id: digest_of(source, diff_id)? })
-        })
+        .map(|((blob, digest), diff_id)| Ok(LayerRef { blob, digest, diff_id: digest_of(source, diff_id)? }))
         .collect::<Result<_>>()?;
     Ok(Image { config: config.config, layers })
 }

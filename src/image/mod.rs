@@ -66,7 +66,7 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     }
     let source = source::Source::open(&reference.path)?;
     let image = manifest::read(&source, reference.tag.as_deref())?;
-    let store = Store::open(root)?;
+    let store = Store::new(root);
     let hold = store.hold_against_gc()?;
     for layer in &image.layers {
         store.ensure(&source, layer)?;
@@ -154,19 +154,7 @@ pub fn unpack_bundle(reference: &Reference, bundle: &Path, cmd: &[String]) -> Re
 fn unpack_layers(source: &source::Source, image: &manifest::Image, rootfs: &Path) -> Result<()> {
     std::fs::create_dir_all(rootfs).map_err(|e| Error::io("create", rootfs.display(), e))?;
     for layer in &image.layers {
-        let name = layer.diff_id.to_string();
-        let (_, blob, diff_id) =
-            cache::unpack_stream(source.open_member(&layer.blob)?, rootfs, unpack::Whiteouts::Apply, &name)?;
-        let corrupt = |what: &str, actual: &Digest| Error::Layer {
-            layer: name.clone(),
-            reason: format!("corrupt: its {what} hashes to {actual}"),
-        };
-        if diff_id != layer.diff_id {
-            return Err(corrupt("uncompressed content", &diff_id));
-        }
-        if layer.digest.as_ref().is_some_and(|d| d != &blob) {
-            return Err(corrupt("blob", &blob));
-        }
+        cache::unpack_layer(source, layer, rootfs, unpack::Whiteouts::Apply)?;
     }
     Ok(())
 }
@@ -179,7 +167,7 @@ pub struct LayerUsage {
 }
 
 pub fn usage(root: &Path) -> Result<Vec<LayerUsage>> {
-    let store = Store::open(root)?;
+    let store = Store::new(root);
     let users = container_layers(root)?;
     Ok(store
         .layers()
@@ -194,7 +182,7 @@ pub fn usage(root: &Path) -> Result<Vec<LayerUsage>> {
 
 /// Removes every cached layer no container uses; returns the removed digests.
 pub fn gc(root: &Path) -> Result<Vec<Digest>> {
-    let store = Store::open(root)?;
+    let store = Store::new(root);
     let _no_runs = store.exclude_runs()?;
     let users = container_layers(root)?;
     let mut removed = Vec::new();

@@ -43,6 +43,16 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
+/// One entry being written: where (its parent's fd and its name), and its metadata.
+struct Target<'a> {
+    dir: OwnedFd,
+    path: &'a Path,
+    name: &'a OsStr,
+    owner: (u32, u32),
+    mode: Mode,
+    mtime: TimeSpec,
+}
+
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
@@ -110,18 +120,21 @@ impl Unpacker<'_> {
         self.clear_way(&dir, &path, name, kind == EntryType::Directory)?;
         // Ancestors too: an opaque marker on one of them must keep this entry.
         self.written.extend(path.ancestors().map(Path::to_path_buf));
-        let header = entry.header().clone();
-        let owner = (header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32);
-        let mode = Mode::from_bits_truncate(header.mode().unwrap_or(0o644) & 0o7777);
-        let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
+        let header = entry.header();
+        let target = Target {
+            dir,
+            path: &path,
+            name,
+            owner: (header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32),
+            mode: Mode::from_bits_truncate(header.mode().unwrap_or(0o644) & 0o7777),
+            mtime: TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0),
+        };
         match kind {
-            EntryType::Directory => self.directory(&dir, &path, name, owner, mode, entry),
-            EntryType::Regular | EntryType::Continuous => self.file(&dir, &path, name, owner, mode, mtime, entry),
-            EntryType::Symlink => self.symlink(&dir, &path, name, owner, mtime, entry),
-            EntryType::Link => self.hard_link(&dir, &path, name, entry),
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                self.node(&dir, &path, name, kind, owner, mode, &header)
-            }
+            EntryType::Directory => self.directory(&target, entry),
+            EntryType::Regular | EntryType::Continuous => self.file(&target, entry),
+            EntryType::Symlink => self.symlink(&target, entry),
+            EntryType::Link => self.hard_link(&target, entry),
+            EntryType::Char | EntryType::Block | EntryType::Fifo => self.node(&target, kind, entry.header()),
             other => Err(self.refuse(&path, format!("unsupported entry type {other:?}"))),
         }
     }
@@ -186,73 +199,56 @@ impl Unpacker<'_> {
         }
     }
 
-    fn directory<R: Read>(
-        &mut self,
-        dir: &OwnedFd,
-        path: &Path,
-        name: &OsStr,
-        owner: (u32, u32),
-        mode: Mode,
-        entry: &mut tar::Entry<R>,
-    ) -> Result<()> {
-        match mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
+    fn directory<R: Read>(&self, t: &Target, entry: &mut tar::Entry<R>) -> Result<()> {
+        match mkdirat(&t.dir, t.name, Mode::from_bits_truncate(0o700)) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(self.refuse(path, format!("mkdir: {e}"))),
+            Err(e) => return Err(self.refuse(t.path, format!("mkdir: {e}"))),
         }
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(dir, name, flags, Mode::empty()).map_err(|e| self.refuse(path, format!("open: {e}")))?;
-        self.finish(&fd, path, owner, mode, None, entry)
+        let fd = openat(&t.dir, t.name, flags, Mode::empty()).map_err(|e| self.refuse(t.path, format!("open: {e}")))?;
+        self.finish(&fd, t, false, entry)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn file<R: Read>(
-        &mut self,
-        dir: &OwnedFd,
-        path: &Path,
-        name: &OsStr,
-        owner: (u32, u32),
-        mode: Mode,
-        mtime: TimeSpec,
-        entry: &mut tar::Entry<R>,
-    ) -> Result<()> {
+    fn file<R: Read>(&mut self, t: &Target, entry: &mut tar::Entry<R>) -> Result<()> {
         let size = entry.header().size().unwrap_or(u64::MAX);
         if size > self.free.saturating_sub(self.done.bytes) {
-            return Err(self.refuse(path, format!("it claims {size} bytes, more than the {} bytes free", self.free)));
+            return Err(self.refuse(t.path, format!("it claims {size} bytes, more than the {} bytes free", self.free)));
         }
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(dir, name, flags, Mode::from_bits_truncate(0o600))
-            .map_err(|e| self.refuse(path, format!("create: {e}")))?;
+        let fd = openat(&t.dir, t.name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| self.refuse(t.path, format!("create: {e}")))?;
         let mut file = File::from(fd);
         let copied =
-            io::copy(&mut entry.take(size), &mut file).map_err(|e| self.refuse(path, format!("write: {e}")))?;
+            io::copy(&mut entry.take(size), &mut file).map_err(|e| self.refuse(t.path, format!("write: {e}")))?;
         if copied != size {
-            return Err(self.refuse(path, format!("the stream ends after {copied} of its {size} bytes")));
+            return Err(self.refuse(t.path, format!("the stream ends after {copied} of its {size} bytes")));
         }
         self.done.bytes += size;
-        let fd = OwnedFd::from(file);
-        self.finish(&fd, path, owner, mode, Some(mtime), entry)
+        self.finish(&OwnedFd::from(file), t, true, entry)
     }
 
-    /// Owner before mode (chown clears set-id bits), then xattrs and the mtime.
-    fn finish<R: Read>(
-        &self,
-        fd: &OwnedFd,
-        path: &Path,
-        owner: (u32, u32),
-        mode: Mode,
-        mtime: Option<TimeSpec>,
-        entry: &mut tar::Entry<R>,
-    ) -> Result<()> {
+    /// Owner before mode (chown clears set-id bits), then xattrs and (for files) the mtime.
+    fn finish<R: Read>(&self, fd: &OwnedFd, t: &Target, mtime: bool, entry: &mut tar::Entry<R>) -> Result<()> {
         if self.privileged {
-            fchown(fd, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1)))
-                .map_err(|e| self.refuse(path, format!("chown: {e}")))?;
+            fchown(fd, Some(Uid::from_raw(t.owner.0)), Some(Gid::from_raw(t.owner.1)))
+                .map_err(|e| self.refuse(t.path, format!("chown: {e}")))?;
         }
-        fchmod(fd, mode).map_err(|e| self.refuse(path, format!("chmod: {e}")))?;
-        self.xattrs(fd, path, entry)?;
-        if let Some(t) = mtime {
-            futimens(fd, &t, &t).map_err(|e| self.refuse(path, format!("set mtime: {e}")))?;
+        fchmod(fd, t.mode).map_err(|e| self.refuse(t.path, format!("chmod: {e}")))?;
+        self.xattrs(fd, t.path, entry)?;
+        if mtime {
+            futimens(fd, &t.mtime, &t.mtime).map_err(|e| self.refuse(t.path, format!("set mtime: {e}")))?;
         }
         Ok(())
+    }
+
+    /// chown of what `t` names, not of what it points to (symlinks, device nodes).
+    fn chown_entry(&self, t: &Target) -> Result<()> {
+        if !self.privileged {
+            return Ok(());
+        }
+        let (uid, gid) = (Uid::from_raw(t.owner.0), Gid::from_raw(t.owner.1));
+        fchownat(&t.dir, t.name, Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| self.refuse(t.path, format!("chown: {e}")))
     }
 
     /// PAX `SCHILY.xattr.*` records: file capabilities and user attributes. overlayfs's own
@@ -272,70 +268,45 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn symlink<R: Read>(
-        &self,
-        dir: &OwnedFd,
-        path: &Path,
-        name: &OsStr,
-        owner: (u32, u32),
-        mtime: TimeSpec,
-        entry: &mut tar::Entry<R>,
-    ) -> Result<()> {
-        let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-        let target = Path::new(OsStr::from_bytes(&target));
-        if climbs_out(path, target) {
-            return Err(self.refuse(path, format!("symlink to {target:?} points outside the layer")));
+    fn symlink<R: Read>(&self, t: &Target, entry: &mut tar::Entry<R>) -> Result<()> {
+        let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+        let link = Path::new(OsStr::from_bytes(&link));
+        if climbs_out(t.path, link) {
+            return Err(self.refuse(t.path, format!("symlink to {link:?} points outside the layer")));
         }
-        symlinkat(target, dir, name).map_err(|e| self.refuse(path, format!("symlink: {e}")))?;
-        if self.privileged {
-            let (uid, gid) = (Uid::from_raw(owner.0), Gid::from_raw(owner.1));
-            fchownat(dir, name, Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(|e| self.refuse(path, format!("chown: {e}")))?;
-        }
-        utimensat(dir, name, &mtime, &mtime, UtimensatFlags::NoFollowSymlink)
-            .map_err(|e| self.refuse(path, format!("set mtime: {e}")))
+        symlinkat(link, &t.dir, t.name).map_err(|e| self.refuse(t.path, format!("symlink: {e}")))?;
+        self.chown_entry(t)?;
+        utimensat(&t.dir, t.name, &t.mtime, &t.mtime, UtimensatFlags::NoFollowSymlink)
+            .map_err(|e| self.refuse(t.path, format!("set mtime: {e}")))
     }
 
-    fn hard_link<R: Read>(&self, dir: &OwnedFd, path: &Path, name: &OsStr, entry: &mut tar::Entry<R>) -> Result<()> {
-        let raw = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-        let target = clean(&raw).map_err(|reason| self.refuse(path, format!("hard link target: {reason}")))?;
-        let Some((target_dir, target_name)) = split(&target) else {
-            return Err(self.refuse(path, "hard link to the layer root"));
+    fn hard_link<R: Read>(&self, t: &Target, entry: &mut tar::Entry<R>) -> Result<()> {
+        let raw = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+        let linked = clean(&raw).map_err(|reason| self.refuse(t.path, format!("hard link target: {reason}")))?;
+        let Some((linked_dir, linked_name)) = split(&linked) else {
+            return Err(self.refuse(t.path, "hard link to the layer root"));
         };
-        let from = self.open_dir(&target_dir, false)?;
-        linkat(&from, target_name, dir, name, AtFlags::empty())
-            .map_err(|e| self.refuse(path, format!("hard link to {target:?}: {e}")))
+        let from = self.open_dir(&linked_dir, false)?;
+        linkat(&from, linked_name, &t.dir, t.name, AtFlags::empty())
+            .map_err(|e| self.refuse(t.path, format!("hard link to {linked:?}: {e}")))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn node(
-        &self,
-        dir: &OwnedFd,
-        path: &Path,
-        name: &OsStr,
-        kind: EntryType,
-        owner: (u32, u32),
-        mode: Mode,
-        header: &tar::Header,
-    ) -> Result<()> {
+    fn node(&self, t: &Target, kind: EntryType, header: &tar::Header) -> Result<()> {
         let sflag = match kind {
             EntryType::Char => SFlag::S_IFCHR,
             EntryType::Block => SFlag::S_IFBLK,
             _ => SFlag::S_IFIFO,
         };
         if sflag != SFlag::S_IFIFO && !self.privileged {
-            return Err(self.refuse(path, "device nodes can only be unpacked by root"));
+            return Err(self.refuse(t.path, "device nodes can only be unpacked by root"));
         }
         let major = header.device_major().ok().flatten().unwrap_or(0);
         let minor = header.device_minor().ok().flatten().unwrap_or(0);
-        mknodat(dir, name, sflag, mode, nix::sys::stat::makedev(major.into(), minor.into()))
-            .map_err(|e| self.refuse(path, format!("mknod: {e}")))?;
-        if self.privileged {
-            let (uid, gid) = (Uid::from_raw(owner.0), Gid::from_raw(owner.1));
-            fchownat(dir, name, Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(|e| self.refuse(path, format!("chown: {e}")))?;
-        }
-        fchmodat(dir, name, mode, FchmodatFlags::FollowSymlink).map_err(|e| self.refuse(path, format!("chmod: {e}")))
+        mknodat(&t.dir, t.name, sflag, t.mode, nix::sys::stat::makedev(major.into(), minor.into()))
+            .map_err(|e| self.refuse(t.path, format!("mknod: {e}")))?;
+        self.chown_entry(t)?;
+        fchmodat(&t.dir, t.name, t.mode, FchmodatFlags::FollowSymlink)
+            .map_err(|e| self.refuse(t.path, format!("chmod: {e}")))
     }
 
     fn whiteout(&mut self, parent: &Path, hidden: &OsStr) -> Result<()> {
@@ -346,10 +317,10 @@ impl Unpacker<'_> {
         let dir = self.open_dir(parent, true)?;
         match self.whiteouts {
             Whiteouts::Overlay => {
-                self.clear_way(&dir, &path, hidden, false)?;
                 if !self.privileged {
                     return Err(self.refuse(&path, "overlay whiteouts (0/0 character devices) need root"));
                 }
+                self.clear_way(&dir, &path, hidden, false)?;
                 mknodat(&dir, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
                     .map_err(|e| self.refuse(&path, format!("whiteout: {e}")))
             }
