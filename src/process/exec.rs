@@ -37,17 +37,12 @@ pub type DeliverListener<'a> = dyn FnMut(Pid, OwnedFd) -> Result<()> + 'a;
 pub fn spawn(cfg: &ExecConfig, deliver: &mut DeliverListener) -> Result<Pid> {
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter_files(&cfg.namespaces)?;
-    let unified = crate::cgroups::unified_dir(&cfg.cgroups);
-    let cloned = match &unified {
-        Some(dir) => crate::sys::clone_fork_into(CloneFlags::empty(), dir),
-        None => crate::sys::clone_fork(CloneFlags::empty()),
-    };
-    let pid = match cloned {
-        Ok(None) => {
+    let pid = match super::fork_into_cgroup(CloneFlags::empty(), &cfg.cgroups) {
+        Ok(super::Forked { child: None, born_in_unified }) => {
             drop(parent_end);
-            run(cfg, child_end, unified.is_some())
+            run(cfg, child_end, born_in_unified)
         }
-        Ok(Some(pid)) => pid,
+        Ok(super::Forked { child: Some(pid), .. }) => pid,
         Err(errno) => {
             let _ = saved.restore();
             return Err(Error::sys("clone", "exec process", errno));

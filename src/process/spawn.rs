@@ -55,17 +55,12 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     // A joined user namespace must own the new namespaces, so the init joins it first and
     // creates them itself (see init::create_namespaces_inside).
     let first = if plan.join_user.is_some() { CloneFlags::empty() } else { plan.clone_flags };
-    let unified = crate::cgroups::unified_dir(cfg.cgroups);
-    let cloned = match &unified {
-        Some(dir) => crate::sys::clone_fork_into(first, dir),
-        None => crate::sys::clone_fork(first),
-    };
-    let pid = match cloned {
-        Ok(None) => {
+    let pid = match super::fork_into_cgroup(first, cfg.cgroups) {
+        Ok(super::Forked { child: None, born_in_unified }) => {
             drop(parent_end);
-            init::run(cfg, &plan, child_end, unified.is_some())
+            init::run(cfg, &plan, child_end, born_in_unified)
         }
-        Ok(Some(pid)) => pid,
+        Ok(super::Forked { child: Some(pid), .. }) => pid,
         Err(errno) => {
             let _ = saved.restore();
             return Err(Error::sys("clone", "container init", errno));
