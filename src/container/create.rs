@@ -109,7 +109,7 @@ fn create_in(
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
-    let rootfs = overlay.as_ref().map(|l| l.merged.clone()).unwrap_or_else(|| bundle.rootfs.clone());
+    let rootfs = bundle.rootfs.clone();
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -204,7 +204,7 @@ fn container_layer(
         Some(cached) => crate::image::cached_layers(root, &cached)?,
         None => vec![rootfs.to_path_buf()],
     };
-    let layers = overlay::Layers::create(lower, &state_dir.join("layer"))?;
+    let layers = overlay::Layers::create(lower, &state_dir.join("layer"), rootfs)?;
     let linux = spec.linux().as_ref();
     let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())
