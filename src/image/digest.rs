@@ -35,8 +35,16 @@ impl fmt::Display for Digest {
     }
 }
 
+/// Lower-case hex, without a `format!` (and its allocation) per byte: it runs for every blob
+/// of every cached `run --image`.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 /// Hashes everything read through it.

@@ -88,7 +88,7 @@ fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
     let rootfs = bundle.join("rootfs");
     std::fs::create_dir_all(&rootfs).map_err(|e| Error::io("create bundle", rootfs.display(), e))?;
     let path = bundle.join("config.json");
-    let text = serde_json::to_vec_pretty(spec).map_err(|e| Error::io("encode", path.display(), e.into()))?;
+    let text = serde_json::to_vec(spec).map_err(|e| Error::io("encode", path.display(), e.into()))?;
     std::fs::write(&path, text).map_err(|e| Error::io("write", path.display(), e))
 }
 
