@@ -84,11 +84,17 @@ impl Store {
     }
 
     /// The layer unpacked and verified; the first of concurrent callers unpacks it, the others
-    /// wait on its lock and find it done.
+    /// wait on its lock and find it done. The caller holds `hold_against_gc`.
     pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<()> {
         let hex = layer.diff_id.hex();
+        let record = self.layer_dir(&layer.diff_id).join("layer.json");
+        // A layer is renamed into place whole and never changed, and gc cannot remove it while
+        // the caller holds gc.lock shared: one that is there needs no lock.
+        if record.exists() {
+            return Ok(());
+        }
         let _lock = self.lock(hex, FlockArg::LockExclusive)?.map_err(|_| self.busy(hex))?;
-        if !self.layer_dir(&layer.diff_id).join("layer.json").exists() {
+        if !record.exists() {
             self.unpack_into_cache(source, layer)?;
         }
         Ok(())

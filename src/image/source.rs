@@ -70,7 +70,9 @@ impl Source {
 
     pub fn read_small(&self, name: &str) -> Result<Vec<u8>> {
         const LIMIT: u64 = 16 << 20; // manifests and configs are kilobytes; refuse a huge one
-        let mut bytes = Vec::new();
+        // Room for a typical manifest or config up front: read_to_end on an empty Vec probes
+        // with 32-byte reads.
+        let mut bytes = Vec::with_capacity(8192);
         self.open_member(name)?
             .take(LIMIT + 1)
             .read_to_end(&mut bytes)
