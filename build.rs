@@ -32,7 +32,8 @@ fn link_layout() {
     println!("cargo:rerun-if-changed=link/hot-text.order");
     println!("cargo:rerun-if-env-changed=BERTH_PLAIN_LINK");
     let target = std::env::var("TARGET").unwrap_or_default();
-    if target != "x86_64-unknown-linux-gnu" || std::env::var_os("BERTH_PLAIN_LINK").is_some() || !rustc_links_with_lld() {
+    if target != "x86_64-unknown-linux-gnu" || std::env::var_os("BERTH_PLAIN_LINK").is_some() || !rustc_links_with_lld()
+    {
         return;
     }
     let order = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/hot-text.order");

@@ -69,9 +69,9 @@ impl Source {
     }
 
     pub fn read_small(&self, name: &str) -> Result<Vec<u8>> {
-        const LIMIT: u64 = 16 << 20; // manifests and configs are kilobytes; refuse a huge one
-        // Room for a typical manifest or config up front: read_to_end on an empty Vec probes
-        // with 32-byte reads.
+        // Manifests and configs are kilobytes: refuse a huge one, and make room for a typical
+        // one up front (read_to_end on an empty Vec probes with 32-byte reads).
+        const LIMIT: u64 = 16 << 20;
         let mut bytes = Vec::with_capacity(8192);
         self.open_member(name)?
             .take(LIMIT + 1)

@@ -25,10 +25,7 @@ pub struct Forked {
 /// Forks a container process, born into its cgroup2 directory (clone3 CLONE_INTO_CGROUP)
 /// when there is one. Kernels before 5.7 and tracers such as valgrind lack clone3 and say
 /// ENOSYS; the child then joins cgroup.procs itself, paying the RCU wait that clone3 avoids.
-pub fn fork_into_cgroup(
-    flags: nix::sched::CloneFlags,
-    cgroups: &[crate::cgroups::CgroupDir],
-) -> nix::Result<Forked> {
+pub fn fork_into_cgroup(flags: nix::sched::CloneFlags, cgroups: &[crate::cgroups::CgroupDir]) -> nix::Result<Forked> {
     if let Some(dir) = crate::cgroups::unified_dir(cgroups) {
         match crate::sys::clone_fork_into(flags, &dir) {
             Err(nix::errno::Errno::ENOSYS) => {}
