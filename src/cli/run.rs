@@ -104,7 +104,7 @@ fn generated_id() -> berth::Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| berth::Error::io("read", "/dev/urandom", e))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(image::hex(&bytes))
 }
 
 pub fn run_failure(e: berth::Error) -> Failure {

@@ -109,7 +109,6 @@ fn create_in(
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
-    let rootfs = bundle.rootfs.clone();
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -147,7 +146,7 @@ fn create_in(
         pid: 0,
         pid_start_time: 0,
         bundle: bundle.dir.clone(),
-        rootfs: rootfs.clone(),
+        rootfs: bundle.rootfs.clone(),
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: state_annotations(spec, overlay.as_ref()),
@@ -158,7 +157,7 @@ fn create_in(
         id,
         spec,
         bundle: &bundle.dir,
-        rootfs: &rootfs,
+        rootfs: &bundle.rootfs,
         fifo: &fifo,
         cgroups: cgroup_dirs,
         no_pivot: opts.no_pivot,
@@ -204,7 +203,7 @@ fn container_layer(
         Some(cached) => crate::image::cached_layers(root, &cached)?,
         None => vec![rootfs.to_path_buf()],
     };
-    let layers = overlay::Layers::create(lower, &state_dir.join("layer"), rootfs)?;
+    let layers = overlay::Layers::create(lower, &state_dir.join("layer"))?;
     let linux = spec.linux().as_ref();
     let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())

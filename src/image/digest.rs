@@ -36,8 +36,8 @@ impl fmt::Display for Digest {
 }
 
 /// Lower-case hex, without a `format!` (and its allocation) per byte: it runs for every blob
-/// of every cached `run --image`.
-fn hex(bytes: &[u8]) -> String {
+/// of every cached `run --image`. Also what generated container ids are made of.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::{CacheLock, CachedLayer, Store};
 pub use config::{IMAGE_ANNOTATION, LAYERS_ANNOTATION, STOP_SIGNAL_ANNOTATION};
-pub use digest::Digest;
+pub use digest::{hex, Digest};
 
 use crate::error::{Error, Result};
 

@@ -14,23 +14,12 @@ pub struct Layers {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    /// Where the overlay is mounted: the bundle's rootfs directory, covered only inside the
-    /// container's mount namespace (which is a slave of the host's by then), so the host and
-    /// other containers still see the bundle as it is.
-    pub merged: PathBuf,
 }
 
 impl Layers {
-    /// Makes the upper and work directories under `layer_dir`; the overlay will cover
-    /// `mountpoint`. No directory of our own to mount on: each one is an mkdir and an rmdir
-    /// more per container, ~75 µs where berth's root is on ext4.
-    pub fn create(lower: Vec<PathBuf>, layer_dir: &Path, mountpoint: &Path) -> Result<Layers> {
-        let layers = Layers {
-            lower,
-            upper: layer_dir.join("upper"),
-            work: layer_dir.join("work"),
-            merged: mountpoint.to_path_buf(),
-        };
+    /// Makes the upper and work directories under `layer_dir`.
+    pub fn create(lower: Vec<PathBuf>, layer_dir: &Path) -> Result<Layers> {
+        let layers = Layers { lower, upper: layer_dir.join("upper"), work: layer_dir.join("work") };
         for dir in [&layers.upper, &layers.work] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create overlay directory", dir.display(), e))?;
         }
@@ -64,10 +53,13 @@ impl Layers {
         ))
     }
 
-    /// Mounts the overlay on `merged`, inside the container's mount namespace.
-    pub fn mount(&self) -> Result<()> {
+    /// Mounts the overlay on the bundle's rootfs directory `rootfs`, inside the container's
+    /// mount namespace (a slave of the host's by then): the host and other containers still
+    /// see the bundle as it is. No directory of our own to mount on: each one is an mkdir and
+    /// an rmdir more per container, ~75 µs where berth's root is on ext4.
+    pub fn mount(&self, rootfs: &Path) -> Result<()> {
         let options = self.options()?;
-        mount(Some("overlay"), &self.merged, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
-            .ctx("mount overlay rootfs on", self.merged.display())
+        mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+            .ctx("mount overlay rootfs on", rootfs.display())
     }
 }
