@@ -1,6 +1,7 @@
 //! Thin wrappers for the syscalls nix does not offer. Each unsafe block is one syscall whose
 //! arguments are plain integers or pointers to memory we own for the duration of the call.
 
+use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -355,6 +356,42 @@ pub fn move_mount_to(tree: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
+    Errno::result(ret).map(drop)
+}
+
+/// A new filesystem of type `fstype`, configured with `strings` (key, value) and `flags`, and
+/// mounted nowhere yet: fsopen, fsconfig and fsmount. The detached mount goes where
+/// move_mount_to puts it, in whatever mount namespace that caller is in.
+pub fn fsmount_detached(fstype: &CStr, strings: &[(&CStr, &CStr)], flags: &[&CStr]) -> nix::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: `fstype` is NUL-terminated and alive for the call; the result is a new fd.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let context = unsafe { OwnedFd::from_raw_fd(Errno::result(ret)? as RawFd) };
+    for (key, value) in strings {
+        fsconfig(&context, FSCONFIG_SET_STRING, Some(key), Some(value))?;
+    }
+    for key in flags {
+        fsconfig(&context, FSCONFIG_SET_FLAG, Some(key), None)?;
+    }
+    fsconfig(&context, FSCONFIG_CMD_CREATE, None, None)?;
+    // SAFETY: a live fs context fd and integer flags; the result is a new fd.
+    let ret = unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    // SAFETY: as above, a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(Errno::result(ret)? as RawFd) })
+}
+
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+
+/// A command takes a key, a value, both or neither; the kernel wants NULL for what it does not
+/// take (EINVAL otherwise).
+fn fsconfig(context: &OwnedFd, cmd: libc::c_uint, key: Option<&CStr>, value: Option<&CStr>) -> nix::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: a live fd; `key` and `value` are NUL-terminated strings alive for the call, or NULL.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, context.as_raw_fd(), cmd, ptr(key), ptr(value), 0) };
     Errno::result(ret).map(drop)
 }
 

@@ -82,3 +82,34 @@ fn the_annotation_asks_for_the_overlay_too() {
     assert!(!b.dir.join("rootfs/new-file").exists(), "the write reached the bundle");
     b.assert_nothing_left();
 }
+
+/// With a user namespace the init mounts the overlay itself (no parent-made mount), and the
+/// container's root, mapped to an unprivileged host id, owns what it writes in its layer.
+#[test]
+fn an_overlay_under_a_user_namespace_is_owned_by_mapped_root() {
+    let mut b = Bundle::new("overlayuserns");
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.sh("echo inside > /new-file && grep -c ' / overlay ' /proc/self/mountinfo && sleep 300");
+    b.save();
+    let mut cmd = b.berth();
+    cmd.args(["run", "--detach", "--rootfs-overlay", "--bundle"]).arg(&b.dir).arg(&b.id);
+    let out = b.detached(cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layer = b.state()["annotations"]["org.berth.rootfs.layer"].as_str().unwrap().to_string();
+    let written = Path::new(&layer).join("new-file");
+    for _ in 0..200 {
+        if written.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&written).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+    assert!(!b.dir.join("rootfs/new-file").exists(), "the write reached the bundle");
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    assert!(!Path::new(&layer).exists(), "delete left the container layer");
+}

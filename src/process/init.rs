@@ -78,6 +78,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     }
     set_names(spec)?;
     umask(Mode::empty());
+    let overlay_tree = if super::spawn::parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
     let ctx = MountContext {
         bundle: cfg.bundle,
         in_userns: plan.in_userns(),
@@ -85,6 +86,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
         cgroups: cfg.cgroups,
         idmaps: cfg.idmaps,
         overlay: cfg.overlay,
+        overlay_tree: overlay_tree.as_ref(),
     };
     let root = rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {
@@ -126,6 +128,14 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
     drop(fifo);
     drop(launch.host_proc);
     launch::exec(&launch.program)
+}
+
+/// The overlay the parent made while this init set itself up, if it could make one.
+fn receive_overlay(ch: &Channel) -> Result<Option<OwnedFd>> {
+    match ch.recv_with_fd()? {
+        Some((Message::OverlayMade, tree)) => Ok(tree),
+        other => Err(Error::Init { code: 125, msg: format!("sync channel: expected the overlay, got {other:?}") }),
+    }
 }
 
 /// The parent delivers the NOTIFY listener to the engine before the init reports ready.

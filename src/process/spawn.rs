@@ -91,6 +91,9 @@ fn handshake(
         write_id_maps(cfg.spec, pid)?;
         ch.send(&Message::IdMapsWritten)?;
     }
+    if let Some(layers) = cfg.overlay.filter(|_| parent_makes_overlay(cfg, plan)) {
+        send_overlay(layers, ch)?;
+    }
     loop {
         match ch.recv_with_fd()? {
             Some((Message::InitPid { pid: real }, _)) => {
@@ -112,6 +115,25 @@ fn handshake(
                 return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
             }
             None => return Err(Error::Init { code: 125, msg: "container init exited before it was ready".into() }),
+        }
+    }
+}
+
+/// The parent makes the container's overlay while the init sets itself up (their work
+/// overlaps), unless the container has a user namespace: there the init mounts it from inside,
+/// so the overlay belongs to that namespace as an unprivileged engine's would.
+pub(super) fn parent_makes_overlay(cfg: &InitConfig, plan: &Plan) -> bool {
+    cfg.overlay.is_some() && !plan.in_userns()
+}
+
+fn send_overlay(layers: &crate::rootfs::overlay::Layers, ch: &Channel) -> Result<()> {
+    match layers.mount_detached() {
+        Ok(tree) => ch.send_fd(&Message::OverlayMade, &tree),
+        Err(e) => {
+            // No fsopen (before Linux 5.2), or an overlayfs that refuses fsconfig: the init
+            // mounts it with mount(2) and reports any failure with its own context.
+            crate::logging::debug(&format!("the init mounts the overlay itself: {e}"));
+            ch.send(&Message::OverlayMade)
         }
     }
 }

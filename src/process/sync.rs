@@ -35,6 +35,9 @@ pub enum Message {
     SeccompListener,
     /// parent -> init: the listener was delivered.
     ListenerSent,
+    /// parent -> init: the overlay rootfs, made as a detached mount while the init set itself
+    /// up, rides along (SCM_RIGHTS). Without an fd the init mounts the overlay itself.
+    OverlayMade,
 }
 
 pub struct Channel {

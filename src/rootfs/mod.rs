@@ -31,9 +31,10 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     }
     // pivot_root needs the new root to be a mount point: the overlay is one, a plain rootfs
     // is bound onto itself.
-    match ctx.overlay {
-        Some(layers) => layers.mount(rootfs)?,
-        None => mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+    match (ctx.overlay, ctx.overlay_tree) {
+        (Some(_), Some(tree)) => overlay::attach(tree, rootfs)?,
+        (Some(layers), None) => layers.mount(rootfs)?,
+        (None, _) => mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .ctx("bind rootfs onto itself", rootfs.display())?,
     }
     let root = Root::open(rootfs)?;

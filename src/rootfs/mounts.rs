@@ -26,6 +26,8 @@ pub struct MountContext<'a> {
     pub idmaps: &'a [Option<std::fs::File>],
     /// The container layer, mounted as the rootfs instead of binding it.
     pub overlay: Option<&'a super::overlay::Layers>,
+    /// That overlay, already made by the parent as a detached mount, to be attached.
+    pub overlay_tree: Option<&'a std::os::fd::OwnedFd>,
 }
 
 pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&std::fs::File>) -> Result<()> {

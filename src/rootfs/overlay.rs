@@ -2,11 +2,16 @@
 //! of an overlay, with a writable upper layer that lives in the container's state directory
 //! and goes away with it. The bundle itself is never written.
 
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SysContext};
+use crate::sys;
 
 #[derive(Clone, Debug)]
 pub struct Layers {
@@ -34,23 +39,53 @@ impl Layers {
         Ok(())
     }
 
-    fn options(&self) -> Result<String> {
-        let all = self.lower.iter().chain([&self.upper, &self.work]);
-        for p in all {
-            // overlayfs splits its options on ',' and lowerdir on ':'.
+    /// overlayfs splits lowerdir on ':' (and mount(2)'s option string on ','), so no layer path
+    /// may contain either.
+    fn check_paths(&self) -> Result<()> {
+        for p in self.lower.iter().chain([&self.upper, &self.work]) {
             if p.to_string_lossy().contains([',', ':']) {
                 return Err(Error::InvalidConfig(format!("overlay layer path {p:?} contains ',' or ':'")));
             }
         }
+        Ok(())
+    }
+
+    fn lowerdir(&self) -> String {
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
+        lower.join(":")
+    }
+
+    fn options(&self) -> Result<String> {
+        self.check_paths()?;
         // volatile: the container layer dies with the container, so the syncs overlayfs does on
         // unmount (a syncfs of the whole upper filesystem) buy nothing.
         Ok(format!(
             "lowerdir={},upperdir={},workdir={},volatile",
-            lower.join(":"),
+            self.lowerdir(),
             self.upper.display(),
             self.work.display()
         ))
+    }
+
+    /// The overlay as a detached mount (fsopen/fsmount), for the parent to make while the init
+    /// sets itself up: superblock setup is ~0.1 ms of overlayfs probing its work directory,
+    /// which this takes off the container's start path. The init attaches it with `attach`.
+    pub fn mount_detached(&self) -> Result<OwnedFd> {
+        self.check_paths()?;
+        let c = |text: String| {
+            CString::new(text).map_err(|_| Error::InvalidConfig("overlay layer path contains NUL".into()))
+        };
+        let lower = c(self.lowerdir())?;
+        let upper = c(self.upper.display().to_string())?;
+        let work = c(self.work.display().to_string())?;
+        // "source" is what mountinfo shows, as mount(2)'s device argument does.
+        let strings = [
+            (c"source", c"overlay"),
+            (c"lowerdir", lower.as_c_str()),
+            (c"upperdir", upper.as_c_str()),
+            (c"workdir", work.as_c_str()),
+        ];
+        sys::fsmount_detached(c"overlay", &strings, &[c"volatile"]).ctx("make overlay over", self.upper.display())
     }
 
     /// Mounts the overlay on the bundle's rootfs directory `rootfs`, inside the container's
@@ -62,4 +97,12 @@ impl Layers {
         mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
             .ctx("mount overlay rootfs on", rootfs.display())
     }
+}
+
+/// Attaches the overlay the parent made (`Layers::mount_detached`) on `rootfs`, inside the
+/// container's mount namespace.
+pub fn attach(tree: &OwnedFd, rootfs: &Path) -> Result<()> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let target = nix::fcntl::open(rootfs, flags, Mode::empty()).ctx("open rootfs", rootfs.display())?;
+    sys::move_mount_to(tree, &target).ctx("attach overlay rootfs on", rootfs.display())
 }
