@@ -184,10 +184,12 @@ impl Scratch {
         let tmp = self.root.join("@images/tmp");
         let left: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         assert!(left.is_empty(), "scratch left: {left:?}");
-        let bundles = self.root.join("@images/bundles");
+        // Every image container mounts its overlay here inside its own mount namespace; the
+        // host's side of it stays empty.
+        let mountpoint = self.root.join("@images/rootfs");
         let left: Vec<_> =
-            std::fs::read_dir(&bundles).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-        assert!(left.is_empty(), "bundles left: {left:?}");
+            std::fs::read_dir(&mountpoint).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "the shared mountpoint is not empty: {left:?}");
     }
 }
 
@@ -298,6 +300,9 @@ fn images_lists_users_and_gc_keeps_what_is_used() {
     assert!(layers.iter().all(|l| l["containers"] == json!(["user1"])), "{listed}");
     let state: Value = serde_json::from_slice(&s.run(&["state", "user1"]).stdout).unwrap();
     assert_eq!(state["annotations"][STOP_SIGNAL], json!("SIGINT"));
+    // No bundle is written for an image: the config's copy in the state directory is it.
+    let bundle = std::path::PathBuf::from(state["bundle"].as_str().unwrap());
+    assert!(bundle.join("config.json").is_file(), "state's bundle {bundle:?} has no config.json");
     assert_eq!(stdout(&s.run(&["gc"])), "", "gc removed a layer in use");
     assert_eq!(s.cached_layers().len(), 3);
     assert!(s.run(&["delete", "--force", "user1"]).status.success());

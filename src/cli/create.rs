@@ -47,6 +47,7 @@ impl CreateFlags {
         };
         CreateOptions {
             bundle: self.bundle.clone(),
+            generated: None,
             pid_file: self.pid_file.clone(),
             console,
             no_pivot: self.no_pivot,

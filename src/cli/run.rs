@@ -56,11 +56,8 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let request = RunRequest { id: &id, cmd: &a.command, tty: a.tty };
     let prepared = image::prepare_run(&root, &Reference::parse(reference), &request).map_err(run_failure)?;
     let mut opts = a.opts.options(!a.detach);
-    opts.bundle = prepared.bundle.clone();
+    opts.generated = Some(prepared.config);
     let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
-    if code.is_err() {
-        image::remove_bundle(&root, &id, &prepared.bundle);
-    }
     if a.detach && a.name.is_none() && a.id.is_none() {
         println!("{id}");
     }

@@ -36,6 +36,8 @@ pub enum Console {
 #[derive(Default)]
 pub struct CreateOptions {
     pub bundle: PathBuf,
+    /// A config made in memory (`run --image`), used instead of `bundle`'s config.json.
+    pub generated: Option<spec::Bundle>,
     pub pid_file: Option<PathBuf>,
     pub console: Console,
     pub no_pivot: bool,
@@ -58,12 +60,19 @@ pub struct Created {
 
 pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     super::dir::validate_id(id)?;
-    let bundle = spec::load(&opts.bundle)?;
+    let loaded;
+    let bundle = match &opts.generated {
+        Some(generated) => generated,
+        None => {
+            loaded = spec::load(&opts.bundle)?;
+            &loaded
+        }
+    };
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
     let mut cgroup_dirs = Vec::new();
-    match create_in(root, &dir, id, &bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
+    match create_in(root, &dir, id, bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             if let Err(c) = cgroups::destroy(&cgroup_dirs) {

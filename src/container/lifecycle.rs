@@ -174,7 +174,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     destroy(&c)?;
     lock.remove()?;
-    crate::image::remove_bundle(root, id, &c.state.bundle);
     let json = c.state.oci(Status::Stopped).to_string();
     hooks::run_warn(HookPoint::Poststop, c.state.hooks.as_ref(), &json);
     Ok(())

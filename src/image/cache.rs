@@ -59,8 +59,17 @@ impl Store {
         self.dir.join("layers/sha256")
     }
 
-    pub fn bundle_dir(&self, id: &str) -> PathBuf {
-        self.dir.join("bundles").join(id)
+    /// The empty directory image containers mount their overlay on, each in its own mount
+    /// namespace (a slave of the host's, so the host never sees those mounts): one for all of
+    /// them, where a directory per container would cost an mkdir and an rmdir each.
+    pub fn mountpoint(&self) -> Result<PathBuf> {
+        let dir = self.dir.join("rootfs");
+        match fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_dir(&dir).map(|()| dir),
+            Err(e) => Err(Error::io("create", dir.display(), e)),
+        }
     }
 
     fn lock(&self, name: &str, arg: FlockArg) -> Result<std::result::Result<CacheLock, File>> {

@@ -42,10 +42,10 @@ impl Reference {
     }
 }
 
-/// A container's bundle written from an image, and the hold against `gc` to keep until the
+/// A container's config made from an image, and the hold against `gc` to keep until the
 /// container's state names its layers.
 pub struct Prepared {
-    pub bundle: PathBuf,
+    pub config: crate::spec::Bundle,
     pub hold: CacheLock,
 }
 
@@ -55,14 +55,20 @@ pub struct RunRequest<'a> {
     pub tty: bool,
 }
 
-/// Caches the image's layers and writes the container's bundle (config.json and an empty
-/// rootfs directory, the overlay's mount point) under `<root>/@images/bundles/<id>`.
+/// Caches the image's layers and makes the container's config, in memory: no bundle is
+/// written. The config's copy lives in the container's state directory, which `state` reports
+/// as its bundle; its rootfs is `Store::mountpoint`, an empty directory every image container
+/// mounts its overlay on inside its own mount namespace.
 pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Result<Prepared> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::Image {
             image: reference.text.clone(),
             reason: "running images needs root (the layer cache holds overlay whiteouts)".into(),
         });
+    }
+    // Before any unpacking, which may take a while.
+    if root.join(req.id).exists() {
+        return Err(Error::ContainerExists(req.id.into()));
     }
     let source = source::Source::open(&reference.path)?;
     let image = manifest::read(&source, reference.tag.as_deref())?;
@@ -73,15 +79,15 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     }
     let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
     let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty };
-    let spec = config::spec_for(&image.config, &request, &lower)?;
-    let bundle = store.bundle_dir(req.id);
-    if bundle.exists() {
-        return Err(Error::ContainerExists(req.id.into()));
-    }
-    write_bundle(&bundle, &spec).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&bundle);
-    })?;
-    Ok(Prepared { bundle, hold })
+    let mut spec = config::spec_for(&image.config, &request, &lower)?;
+    let mountpoint = store.mountpoint()?;
+    let Some(mountpoint) = mountpoint.to_str() else {
+        return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));
+    };
+    spec["root"]["path"] = serde_json::json!(mountpoint);
+    let raw = serde_json::to_vec(&spec).map_err(|e| Error::io("encode config for", req.id, e.into()))?;
+    let config = crate::spec::Bundle::generated(root.join(req.id), raw)?;
+    Ok(Prepared { config, hold })
 }
 
 fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
@@ -90,14 +96,6 @@ fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
     let path = bundle.join("config.json");
     let text = serde_json::to_vec(spec).map_err(|e| Error::io("encode", path.display(), e.into()))?;
     std::fs::write(&path, text).map_err(|e| Error::io("write", path.display(), e))
-}
-
-/// Removes the bundle `prepare_run` wrote for container `id`, if `bundle` is that one.
-pub fn remove_bundle(root: &Path, id: &str, bundle: &Path) {
-    let ours = root.join(cache::IMAGES_DIR).join("bundles").join(id);
-    if bundle == ours {
-        let _ = std::fs::remove_dir_all(&ours);
-    }
 }
 
 /// The lower layers a config asks for, each required to be a layer of berth's cache.

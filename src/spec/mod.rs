@@ -26,7 +26,21 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let dir = std::path::absolute(bundle).map_err(|e| Error::io("resolve bundle", bundle.display(), e))?;
     let path = dir.join("config.json");
     let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
-    let rootfs = validate(&spec, &dir)?;
-    Ok(Bundle { dir, spec, rootfs, raw: text })
+    Bundle::parse(dir, path, text)
+}
+
+impl Bundle {
+    /// A config made in memory (`run --image`), checked exactly as a bundle's config.json is.
+    /// `dir` is where its copy will live (the container's state directory): the bundle
+    /// `state` reports.
+    pub fn generated(dir: PathBuf, raw: Vec<u8>) -> Result<Bundle> {
+        let path = dir.join("config.json");
+        Bundle::parse(dir, path, raw)
+    }
+
+    fn parse(dir: PathBuf, path: PathBuf, raw: Vec<u8>) -> Result<Bundle> {
+        let spec: Spec = serde_json::from_slice(&raw).map_err(|source| Error::ParseConfig { path, source })?;
+        let rootfs = validate(&spec, &dir)?;
+        Ok(Bundle { dir, spec, rootfs, raw })
+    }
 }
