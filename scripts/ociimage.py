@@ -86,3 +86,14 @@ def build_image(out_path):
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
+
+
+def wait_until_settled(path):
+    """berth remembers how an image file resolved only once the file is two seconds old (a
+    younger one could still change within one timestamp tick): wait for that, so the runs that
+    follow take the path every later run takes."""
+    import os
+    import time
+    age = time.time() - os.stat(path).st_ctime
+    if age < 2.1:
+        time.sleep(2.1 - age)

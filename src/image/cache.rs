@@ -46,6 +46,11 @@ impl Store {
         Store { dir: root.join(IMAGES_DIR) }
     }
 
+    /// `<root>/@images`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
         self.dir.join("layers/sha256").join(diff_id.hex())
     }
@@ -92,16 +97,17 @@ impl Store {
         self.lock("gc.lock", FlockArg::LockShared)?.map_err(|_| self.busy("gc.lock"))
     }
 
+    /// A layer is renamed into place whole and never changed, and gc cannot remove it while
+    /// the caller holds `hold_against_gc`: one that is there needs no lock.
+    pub fn is_cached(&self, layer: &LayerRef) -> bool {
+        self.layer_dir(&layer.diff_id).join("layer.json").exists()
+    }
+
     /// The layer unpacked and verified; the first of concurrent callers unpacks it, the others
     /// wait on its lock and find it done. The caller holds `hold_against_gc`.
     pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<()> {
         let hex = layer.diff_id.hex();
         let record = self.layer_dir(&layer.diff_id).join("layer.json");
-        // A layer is renamed into place whole and never changed, and gc cannot remove it while
-        // the caller holds gc.lock shared: one that is there needs no lock.
-        if record.exists() {
-            return Ok(());
-        }
         let _lock = self.lock(hex, FlockArg::LockExclusive)?.map_err(|_| self.busy(hex))?;
         if !record.exists() {
             self.unpack_into_cache(source, layer)?;

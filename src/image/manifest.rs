@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::digest::Digest;
@@ -12,7 +12,7 @@ use super::source::Source;
 use crate::error::{Error, Result};
 
 /// What the image asks of a container (the `config` object of an image config).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageConfig {
     pub entrypoint: Option<Vec<String>>,

@@ -7,6 +7,7 @@ mod cache;
 mod config;
 mod digest;
 mod manifest;
+mod resolved;
 mod source;
 mod unpack;
 
@@ -70,12 +71,26 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     if root.join(req.id).exists() {
         return Err(Error::ContainerExists(req.id.into()));
     }
-    let source = source::Source::open(&reference.path)?;
-    let image = manifest::read(&source, reference.tag.as_deref())?;
     let store = Store::new(root);
+    let key = resolved::Key::of(store.dir(), &reference.path, reference.tag.as_deref());
+    let mut source = None;
+    let image = match key.as_ref().and_then(resolved::recall) {
+        Some(image) => image,
+        None => {
+            let image = manifest::read(source.insert(source::Source::open(&reference.path)?), reference.tag.as_deref())?;
+            if let Some(key) = &key {
+                resolved::remember(key, &image);
+            }
+            image
+        }
+    };
     let hold = store.hold_against_gc()?;
-    for layer in &image.layers {
-        store.ensure(&source, layer)?;
+    for layer in image.layers.iter().filter(|l| !store.is_cached(l)) {
+        let source = match source {
+            Some(ref s) => s,
+            None => source.insert(source::Source::open(&reference.path)?),
+        };
+        store.ensure(source, layer)?;
     }
     let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
     let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty };
@@ -190,6 +205,7 @@ pub fn gc(root: &Path) -> Result<Vec<Digest>> {
             removed.push(digest);
         }
     }
+    resolved::forget_all(store.dir());
     Ok(removed)
 }
 

@@ -1,0 +1,182 @@
+//! What an image reference resolved to (its config and layers), remembered so that a cached
+//! run reads one small file instead of indexing the archive and reading and verifying its
+//! manifest and config again.
+//!
+//! An entry is keyed by the identity of the file that names everything else in the image (the
+//! archive itself, or a layout's index.json or manifest.json): its path, device, inode, size,
+//! mtime and ctime, and the tag asked for. Any write to that file changes its ctime, and a
+//! layout's blobs are named by digest, so a changed image misses and is read afresh. A file
+//! changed within the last two seconds is not remembered: a filesystem with coarse timestamps
+//! could see it change again within the same tick (git's "racy index" rule).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::digest::Digest;
+use super::manifest::{Image, ImageConfig, LayerRef};
+
+const DIR: &str = "resolved";
+const RACY: Duration = Duration::from_secs(2);
+
+/// Where an image's resolution is remembered, and what the entry must say to be trusted.
+pub struct Key {
+    file: PathBuf,
+    identity: String,
+    racy: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    identity: String,
+    config: ImageConfig,
+    layers: Vec<Layer>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Layer {
+    blob: String,
+    digest: Option<String>,
+    diff_id: String,
+}
+
+impl Key {
+    /// None when the image cannot be looked at: reading it will report why.
+    pub fn of(images_dir: &Path, image: &Path, tag: Option<&str>) -> Option<Key> {
+        let image = std::path::absolute(image).ok()?;
+        let meta = std::fs::metadata(&image).ok()?;
+        let naming = if meta.is_dir() {
+            ["index.json", "manifest.json"].iter().map(|n| image.join(n)).find(|p| p.is_file())?
+        } else {
+            image.clone()
+        };
+        let m = std::fs::metadata(&naming).ok()?;
+        let identity = format!(
+            "{}\n{}\n{}:{}:{}:{}.{}:{}.{}",
+            naming.display(),
+            tag.unwrap_or(""),
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        );
+        let changed = SystemTime::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec() as u32);
+        let racy = SystemTime::now().duration_since(changed).map_or(true, |age| age < RACY);
+        let name = format!("{}.json", Digest::of(identity.as_bytes()).hex());
+        Some(Key { file: images_dir.join(DIR).join(name), identity, racy })
+    }
+}
+
+/// The remembered resolution, if there is one for exactly this key.
+pub fn recall(key: &Key) -> Option<Image> {
+    let bytes = std::fs::read(&key.file).ok()?;
+    let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+    if entry.identity != key.identity {
+        return None;
+    }
+    let layers = entry
+        .layers
+        .into_iter()
+        .map(|l| {
+            let digest = match l.digest {
+                Some(d) => Some(Digest::parse(&d)?),
+                None => None,
+            };
+            Some(LayerRef { blob: l.blob, digest, diff_id: Digest::parse(&l.diff_id)? })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Image { config: entry.config, layers })
+}
+
+/// Best effort: a resolution not remembered is only read again next time.
+pub fn remember(key: &Key, image: &Image) {
+    if key.racy {
+        return;
+    }
+    let layers = image
+        .layers
+        .iter()
+        .map(|l| Layer {
+            blob: l.blob.clone(),
+            digest: l.digest.as_ref().map(Digest::to_string),
+            diff_id: l.diff_id.to_string(),
+        })
+        .collect();
+    let entry = Entry { identity: key.identity.clone(), config: image.config.clone(), layers };
+    let Ok(json) = serde_json::to_vec(&entry) else { return };
+    let Some(dir) = key.file.parent() else { return };
+    // Written aside and renamed: a concurrent reader sees the whole entry or none.
+    let scratch = dir.join(format!(".{}.{}", std::process::id(), DIR));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&scratch, json))
+        .and_then(|()| std::fs::rename(&scratch, &key.file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&scratch);
+        crate::logging::debug(&format!("not remembering how the image resolved: {e}"));
+    }
+}
+
+/// `gc`: every remembered resolution goes; the next run of each image reads it again.
+pub fn forget_all(images_dir: &Path) {
+    let _ = std::fs::remove_dir_all(images_dir.join(DIR));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> Image {
+        let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        Image {
+            config: ImageConfig { cmd: Some(vec!["sh".into()]), ..Default::default() },
+            layers: vec![
+                LayerRef { blob: "blobs/sha256/a".into(), digest: Some(d('a')), diff_id: d('b') },
+                LayerRef { blob: "x/layer.tar".into(), digest: None, diff_id: d('c') },
+            ],
+        }
+    }
+
+    fn aged_key(images: &Path, file: &Path) -> Key {
+        let mut key = Key::of(images, file, Some("v1")).unwrap();
+        key.racy = false;
+        key
+    }
+
+    #[test]
+    fn remembered_until_the_image_file_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("image.tar");
+        std::fs::write(&archive, "one").unwrap();
+        let images = tmp.path().join("@images");
+        let key = aged_key(&images, &archive);
+        assert!(recall(&key).is_none());
+        remember(&key, &image());
+        let back = recall(&key).unwrap();
+        assert_eq!(back.layers.len(), 2);
+        assert_eq!(back.layers[0].digest, image().layers[0].digest);
+        assert_eq!(back.layers[1].diff_id, image().layers[1].diff_id);
+        assert_eq!(back.config.cmd, Some(vec!["sh".to_string()]));
+        // Another tag is another entry.
+        assert!(recall(&Key::of(&images, &archive, Some("v2")).unwrap()).is_none());
+        std::fs::write(&archive, "two").unwrap();
+        assert!(recall(&Key::of(&images, &archive, Some("v1")).unwrap()).is_none());
+        forget_all(&images);
+        assert!(!images.join(DIR).exists());
+    }
+
+    #[test]
+    fn a_just_written_image_is_not_remembered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("image.tar");
+        std::fs::write(&archive, "new").unwrap();
+        let images = tmp.path().join("@images");
+        let key = Key::of(&images, &archive, None).unwrap();
+        remember(&key, &image());
+        assert!(recall(&key).is_none());
+    }
+}
