@@ -63,10 +63,10 @@ fn containers_share_a_bundle_without_changing_it() {
     }
     assert_eq!(snapshot(&rootfs), before, "the bundle's rootfs changed");
     for id in &ids {
-        let layer_dir = b.root.join(id).join("layer");
-        assert!(layer_dir.exists());
+        let state_dir = b.root.join(id);
+        assert!(state_dir.join("upper").exists() && state_dir.join("work").exists());
         assert!(b.cmd(&["delete", "--force", id]).status.success());
-        assert!(!layer_dir.exists(), "delete left the container layer");
+        assert!(!state_dir.exists(), "delete left the container layer");
     }
     assert_eq!(snapshot(&rootfs), before);
 }

@@ -212,18 +212,13 @@ fn container_layer(
         Some(cached) => crate::image::cached_layers(root, &cached)?,
         None => vec![rootfs.to_path_buf()],
     };
-    let layers = overlay::Layers::create(lower, &state_dir.join("layer"))?;
     let linux = spec.linux().as_ref();
     let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id())
     };
-    if let (Some(uid), Some(gid)) = (
-        host_root(linux.and_then(|l| l.uid_mappings().as_ref())),
-        host_root(linux.and_then(|l| l.gid_mappings().as_ref())),
-    ) {
-        layers.give_to(uid, gid)?;
-    }
-    Ok(Some(layers))
+    let owner = host_root(linux.and_then(|l| l.uid_mappings().as_ref()))
+        .zip(host_root(linux.and_then(|l| l.gid_mappings().as_ref())));
+    Ok(Some(overlay::Layers::new(lower, state_dir, owner)))
 }
 
 fn state_annotations(

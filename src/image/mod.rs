@@ -77,7 +77,8 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
     let image = match key.as_ref().and_then(resolved::recall) {
         Some(image) => image,
         None => {
-            let image = manifest::read(source.insert(source::Source::open(&reference.path)?), reference.tag.as_deref())?;
+            let image =
+                manifest::read(source.insert(source::Source::open(&reference.path)?), reference.tag.as_deref())?;
             if let Some(key) = &key {
                 resolved::remember(key, &image);
             }

@@ -87,6 +87,11 @@ fn handshake(
     init: &mut Pid,
     parent: &mut dyn ParentSide,
 ) -> Result<()> {
+    // Before anything the init waits for: id maps (after which it may mount the overlay
+    // itself) and the parent-made overlay.
+    if let Some(layers) = cfg.overlay {
+        layers.make_dirs()?;
+    }
     if plan.new_user {
         write_id_maps(cfg.spec, pid)?;
         ch.send(&Message::IdMapsWritten)?;

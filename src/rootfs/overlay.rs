@@ -2,7 +2,7 @@
 //! of an overlay, with a writable upper layer that lives in the container's state directory
 //! and goes away with it. The bundle itself is never written.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -19,24 +19,36 @@ pub struct Layers {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// The host uid and gid of the container's root when it has a user namespace: it must own
+    /// its writable layer.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Layers {
-    /// Makes the upper and work directories under `layer_dir`.
-    pub fn create(lower: Vec<PathBuf>, layer_dir: &Path) -> Result<Layers> {
-        let layers = Layers { lower, upper: layer_dir.join("upper"), work: layer_dir.join("work") };
-        for dir in [&layers.upper, &layers.work] {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create overlay directory", dir.display(), e))?;
-        }
-        Ok(layers)
+    /// The layer's directories, `upper` and `work` in the container's state directory; they
+    /// are made by `make_dirs`.
+    pub fn new(lower: Vec<PathBuf>, state_dir: &Path, owner: Option<(u32, u32)>) -> Layers {
+        Layers { lower, upper: state_dir.join("upper"), work: state_dir.join("work"), owner }
     }
 
-    /// With a user namespace, the container's root must own its writable layer.
-    pub fn give_to(&self, uid: u32, gid: u32) -> Result<()> {
+    /// Called by the parent right after the clone, while the init starts up.
+    pub fn make_dirs(&self) -> Result<()> {
         for dir in [&self.upper, &self.work] {
-            std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| Error::io("chown", dir.display(), e))?;
+            std::fs::create_dir(dir).map_err(|e| Error::io("create overlay directory", dir.display(), e))?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                    .map_err(|e| Error::io("chown", dir.display(), e))?;
+            }
         }
         Ok(())
+    }
+
+    /// volatile: the container layer dies with the container, so the syncs overlayfs does on
+    /// unmount and on the container's fsyncs (of the whole upper filesystem) buy nothing. On
+    /// a tmpfs those syncs cost nothing either, while volatile leaves three more entries
+    /// (work/incompat/volatile/dirty) for delete to remove: there it is left off.
+    fn volatile(&self) -> bool {
+        nix::sys::statfs::statfs(&self.upper).map_or(true, |fs| fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC)
     }
 
     /// overlayfs splits lowerdir on ':' (and mount(2)'s option string on ','), so no layer path
@@ -85,7 +97,8 @@ impl Layers {
             (c"upperdir", upper.as_c_str()),
             (c"workdir", work.as_c_str()),
         ];
-        sys::fsmount_detached(c"overlay", &strings, &[c"volatile"]).ctx("make overlay over", self.upper.display())
+        let flags: &[&CStr] = if self.volatile() { &[c"volatile"] } else { &[] };
+        sys::fsmount_detached(c"overlay", &strings, flags).ctx("make overlay over", self.upper.display())
     }
 
     /// Mounts the overlay on the bundle's rootfs directory `rootfs`, inside the container's
