@@ -46,13 +46,14 @@ impl Key {
     /// None when the image cannot be looked at: reading it will report why.
     pub fn of(images_dir: &Path, image: &Path, tag: Option<&str>) -> Option<Key> {
         let image = std::path::absolute(image).ok()?;
-        let meta = std::fs::metadata(&image).ok()?;
-        let naming = if meta.is_dir() {
-            ["index.json", "manifest.json"].iter().map(|n| image.join(n)).find(|p| p.is_file())?
-        } else {
-            image.clone()
-        };
-        let m = std::fs::metadata(&naming).ok()?;
+        let mut m = std::fs::metadata(&image).ok()?;
+        let mut naming = image;
+        if m.is_dir() {
+            (naming, m) = ["index.json", "manifest.json"]
+                .iter()
+                .map(|n| naming.join(n))
+                .find_map(|p| std::fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (p, m)))?;
+        }
         let identity = format!(
             "{}\n{}\n{}:{}:{}:{}.{}:{}.{}",
             naming.display(),
@@ -67,9 +68,16 @@ impl Key {
         );
         let changed = SystemTime::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec() as u32);
         let racy = SystemTime::now().duration_since(changed).map_or(true, |age| age < RACY);
-        let name = format!("{}.json", Digest::of(identity.as_bytes()).hex());
+        // The entry repeats its identity, so the name needs no cryptographic hash (and a
+        // cached run needs no sha256 code at all).
+        let name = format!("{:016x}.json", fnv1a(identity.as_bytes()));
         Some(Key { file: images_dir.join(DIR).join(name), identity, racy })
     }
+}
+
+/// FNV-1a, 64 bits: stable across builds, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// The remembered resolution, if there is one for exactly this key.
@@ -167,6 +175,12 @@ mod tests {
         assert!(recall(&Key::of(&images, &archive, Some("v1")).unwrap()).is_none());
         forget_all(&images);
         assert!(!images.join(DIR).exists());
+    }
+
+    #[test]
+    fn fnv1a_matches_its_reference_values() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]
