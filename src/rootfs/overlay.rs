@@ -69,10 +69,9 @@ impl Layers {
 
     fn options(&self) -> Result<String> {
         self.check_paths()?;
-        // volatile: the container layer dies with the container, so the syncs overlayfs does on
-        // unmount (a syncfs of the whole upper filesystem) buy nothing.
+        let volatile = if self.volatile() { ",volatile" } else { "" };
         Ok(format!(
-            "lowerdir={},upperdir={},workdir={},volatile",
+            "lowerdir={},upperdir={},workdir={}{volatile}",
             self.lowerdir(),
             self.upper.display(),
             self.work.display()
@@ -118,4 +117,20 @@ pub fn attach(tree: &OwnedFd, rootfs: &Path) -> Result<()> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let target = nix::fcntl::open(rootfs, flags, Mode::empty()).ctx("open rootfs", rootfs.display())?;
     sys::move_mount_to(tree, &target).ctx("attach overlay rootfs on", rootfs.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_only_where_syncs_cost_something() {
+        // /dev/shm is a tmpfs on every Linux distribution berth targets.
+        let tmp = tempfile::tempdir_in("/dev/shm").unwrap();
+        let layers = Layers::new(vec![PathBuf::from("/lower")], tmp.path(), None);
+        layers.make_dirs().unwrap();
+        assert!(!layers.options().unwrap().contains("volatile"), "{}", layers.options().unwrap());
+        let bad = Layers::new(vec![PathBuf::from("/a:b")], tmp.path(), None);
+        assert!(bad.options().is_err() && bad.mount_detached().is_err());
+    }
 }
