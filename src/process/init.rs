@@ -78,6 +78,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     }
     set_names(spec)?;
     umask(Mode::empty());
+    rootfs::isolate(spec, cfg.rootfs)?;
     let overlay_tree = if super::spawn::parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
     let ctx = MountContext {
         bundle: cfg.bundle,

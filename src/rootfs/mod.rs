@@ -21,14 +21,21 @@ use path::Root;
 
 use crate::error::{Error, Result, SysContext};
 
-/// Everything up to (not including) pivot_root.
-/// Returns the rootfs handle (opened on the mounted root) for the steps that follow.
-pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
+/// The first step in the new mount namespace: `/` made a slave (or what rootfsPropagation
+/// asks), so nothing mounted from here on reaches the host. Separate from `prepare` so the
+/// init does it while the parent is still making the overlay.
+pub fn isolate(spec: &Spec, rootfs: &Path) -> Result<()> {
     let propagation = root_propagation(spec)?;
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>).ctx("set propagation of", "/")?;
     if propagation.contains(MsFlags::MS_SHARED) {
         make_parent_private(rootfs)?;
     }
+    Ok(())
+}
+
+/// Everything after `isolate` up to (not including) pivot_root.
+/// Returns the rootfs handle (opened on the mounted root) for the steps that follow.
+pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     // pivot_root needs the new root to be a mount point: the overlay is one, a plain rootfs
     // is bound onto itself.
     match (ctx.overlay, ctx.overlay_tree) {
