@@ -478,3 +478,37 @@ fn gc_racing_runs_never_pulls_a_layer_from_under_them() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(collector.join().unwrap() > 0);
 }
+
+/// berth remembers an image file's resolution only once the file is two seconds old.
+fn settle(file: &Path) {
+    let changed = std::fs::metadata(file).unwrap().modified().unwrap();
+    let age = changed.elapsed().unwrap_or_default();
+    std::thread::sleep(std::time::Duration::from_millis(2100).saturating_sub(age));
+}
+
+#[test]
+fn a_remembered_resolution_follows_the_image_file() {
+    let s = Scratch::new("resolved");
+    let layers = three_layers();
+    let image = build_image(&s.dir.join("layout"), &layers, image_config(), "v1");
+    let archive = s.dir.join("saved.tar");
+    docker_archive(&image, &layers, image_config(), "v1", &archive);
+    settle(&archive);
+    let reference = format!("{}:v1", archive.display());
+    let remembered = s.root.join("@images/resolved");
+    for name in ["resolved-a", "resolved-b"] {
+        let out = s.run(&["run", "--image", &reference, "--name", name, "--", "sh", "-c", MERGED]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), EXPECTED);
+        assert_eq!(std::fs::read_dir(&remembered).unwrap().count(), 1, "one entry for one image file and tag");
+    }
+    // Rewritten in place with another Cmd: the new image runs, not the remembered one.
+    let mut config = image_config();
+    config["Cmd"] = json!(["sh", "-c", "echo changed"]);
+    docker_archive(&image, &layers, config, "v1", &archive);
+    let out = s.run(&["run", "--image", &reference]);
+    assert_eq!(stdout(&out), "changed\n", "{}", stderr(&out));
+    assert!(s.run(&["gc"]).status.success());
+    assert!(!remembered.exists(), "gc left remembered resolutions");
+    s.assert_cache_clean();
+}
