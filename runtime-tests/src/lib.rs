@@ -191,6 +191,16 @@ impl Drop for Bundle {
     }
 }
 
+/// Waits up to two seconds for a detached container to make `path`.
+pub fn wait_for_file(path: &Path) {
+    for _ in 0..200 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

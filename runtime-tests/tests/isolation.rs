@@ -175,12 +175,7 @@ fn user_namespace_maps_root_to_an_unprivileged_id() {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert_eq!(status_field(&status, "Uid").split('\t').next().unwrap(), "100000");
     let file = vol.join("made-inside");
-    for _ in 0..200 {
-        if file.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_file(&file);
     let meta = std::fs::metadata(&file).unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000));

@@ -100,12 +100,7 @@ fn an_overlay_under_a_user_namespace_is_owned_by_mapped_root() {
     assert!(out.status.success(), "{}", stderr(&out));
     let layer = b.state()["annotations"]["org.berth.rootfs.layer"].as_str().unwrap().to_string();
     let written = Path::new(&layer).join("new-file");
-    for _ in 0..200 {
-        if written.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_file(&written);
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&written).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000));

@@ -149,6 +149,15 @@ mod tests {
         }
     }
 
+    /// A scratch directory with an "archive" holding `content`, and where @images would be.
+    fn scratch(content: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("image.tar");
+        std::fs::write(&archive, content).unwrap();
+        let images = tmp.path().join("@images");
+        (tmp, archive, images)
+    }
+
     fn aged_key(images: &Path, file: &Path) -> Key {
         let mut key = Key::of(images, file, Some("v1")).unwrap();
         key.racy = false;
@@ -157,10 +166,7 @@ mod tests {
 
     #[test]
     fn remembered_until_the_image_file_changes() {
-        let tmp = tempfile::tempdir().unwrap();
-        let archive = tmp.path().join("image.tar");
-        std::fs::write(&archive, "one").unwrap();
-        let images = tmp.path().join("@images");
+        let (_tmp, archive, images) = scratch("one");
         let key = aged_key(&images, &archive);
         assert!(recall(&key).is_none());
         remember(&key, &image());
@@ -185,10 +191,7 @@ mod tests {
 
     #[test]
     fn a_just_written_image_is_not_remembered() {
-        let tmp = tempfile::tempdir().unwrap();
-        let archive = tmp.path().join("image.tar");
-        std::fs::write(&archive, "new").unwrap();
-        let images = tmp.path().join("@images");
+        let (_tmp, archive, images) = scratch("new");
         let key = Key::of(&images, &archive, None).unwrap();
         remember(&key, &image());
         assert!(recall(&key).is_none());
