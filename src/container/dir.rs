@@ -21,12 +21,17 @@ pub struct ContainerDir {
     lock: Flock<File>,
 }
 
+/// Where container `id`'s state lives: `<root>/<id>`.
+pub fn state_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
 impl ContainerDir {
     /// Claims `<root>/<id>`; an existing id is an error and is left untouched.
     pub fn claim(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
         fs::create_dir_all(root).map_err(|e| Error::io("create runtime root", root.display(), e))?;
-        let path = root.join(id);
+        let path = state_dir(root, id);
         match fs::create_dir(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::ContainerExists(id.into())),
@@ -40,7 +45,7 @@ impl ContainerDir {
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
-        let path = root.join(id);
+        let path = state_dir(root, id);
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::ContainerNotFound(id.into())),

@@ -58,7 +58,7 @@ impl Container {
 /// Reads a container without locking it (`state`, `list`): state.json is replaced atomically.
 pub fn load(root: &Path, id: &str) -> Result<Container> {
     super::dir::validate_id(id)?;
-    let dir = root.join(id);
+    let dir = super::dir::state_dir(root, id);
     if !dir.join(super::state::STATE_FILE).exists() {
         return Err(Error::ContainerNotFound(id.into()));
     }

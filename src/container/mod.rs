@@ -9,7 +9,7 @@ mod resources;
 mod state;
 
 pub use create::{create, Console, CreateOptions, Created, OVERLAY_ANNOTATION};
-pub use dir::{validate_id, ContainerDir};
+pub use dir::{state_dir, validate_id, ContainerDir};
 pub use exec::{exec, saved_config, ExecOptions, Execd};
 pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};
 pub use resources::{events, pids, stats_event, update};

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 /// '@' cannot appear in a container id, so the cache never collides with a container.
 pub const IMAGES_DIR: &str = "@images";
+const RECORD: &str = "layer.json";
 
 pub struct Store {
     dir: PathBuf,
@@ -52,7 +53,12 @@ impl Store {
     }
 
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
-        self.dir.join("layers/sha256").join(diff_id.hex())
+        self.layers_dir().join(diff_id.hex())
+    }
+
+    /// A layer's layer.json: written last, removed first, so it says the layer is whole.
+    fn record(&self, diff_id: &Digest) -> PathBuf {
+        self.layer_dir(diff_id).join(RECORD)
     }
 
     /// The directory an overlay uses as this layer.
@@ -100,16 +106,15 @@ impl Store {
     /// A layer is renamed into place whole and never changed, and gc cannot remove it while
     /// the caller holds `hold_against_gc`: one that is there needs no lock.
     pub fn is_cached(&self, layer: &LayerRef) -> bool {
-        self.layer_dir(&layer.diff_id).join("layer.json").exists()
+        self.record(&layer.diff_id).exists()
     }
 
     /// The layer unpacked and verified; the first of concurrent callers unpacks it, the others
     /// wait on its lock and find it done. The caller holds `hold_against_gc`.
     pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<()> {
         let hex = layer.diff_id.hex();
-        let record = self.layer_dir(&layer.diff_id).join("layer.json");
         let _lock = self.lock(hex, FlockArg::LockExclusive)?.map_err(|_| self.busy(hex))?;
-        if !record.exists() {
+        if !self.is_cached(layer) {
             self.unpack_into_cache(source, layer)?;
         }
         Ok(())
@@ -125,7 +130,7 @@ impl Store {
         let scratch = self.dir.join("tmp").join(format!("{}.{}", layer.diff_id.hex(), std::process::id()));
         let _ = fs::remove_dir_all(&scratch);
         let result = self.unpack_verified(source, layer, &scratch).and_then(|record| {
-            let meta = scratch.join("layer.json");
+            let meta = scratch.join(RECORD);
             let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::io("encode", meta.display(), e.into()))?;
             fs::write(&meta, json).map_err(|e| Error::io("write", meta.display(), e))?;
             let target = self.layer_dir(&layer.diff_id);
@@ -161,7 +166,7 @@ impl Store {
             let Some(digest) = Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy())) else {
                 continue;
             };
-            if let Ok(bytes) = fs::read(entry.path().join("layer.json")) {
+            if let Ok(bytes) = fs::read(entry.path().join(RECORD)) {
                 if let Ok(record) = serde_json::from_slice::<CachedLayer>(&bytes) {
                     out.push((digest, record));
                 }
@@ -183,7 +188,7 @@ impl Store {
         };
         let dir = self.layer_dir(diff_id);
         // Unlinking layer.json first makes a half-removed layer count as absent.
-        let _ = fs::remove_file(dir.join("layer.json"));
+        let _ = fs::remove_file(self.record(diff_id));
         fs::remove_dir_all(&dir).map_err(|e| Error::io("remove layer", dir.display(), e))?;
         let _ = fs::remove_file(self.dir.join("locks").join(diff_id.hex()));
         Ok(true)

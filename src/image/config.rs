@@ -41,6 +41,8 @@ pub struct Request<'a> {
     /// Replaces the image's Cmd when not empty (Entrypoint stays), as `docker run` does.
     pub cmd: &'a [String],
     pub tty: bool,
+    /// root.path: "rootfs" in a flat bundle, the shared overlay mount point for a run.
+    pub rootfs: &'a str,
 }
 
 /// `layers`: the image's layer directories, top first (for the user lookup and the overlay).
@@ -56,7 +58,7 @@ pub fn spec_for(config: &ImageConfig, req: &Request, layers: &[PathBuf]) -> Resu
     for set in ["bounding", "effective", "permitted"] {
         process["capabilities"][set] = json!(IMAGE_CAPS);
     }
-    spec["root"] = json!({ "path": "rootfs", "readonly": false });
+    spec["root"] = json!({ "path": req.rootfs, "readonly": false });
     spec["hostname"] = json!(req.id);
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         for volume in config.volumes.iter().flat_map(|v| v.keys()) {
@@ -185,7 +187,7 @@ mod tests {
     #[test]
     fn command_line_replaces_cmd_not_entrypoint() {
         let c = config(r#"{"Entrypoint":["/bin/sh","-c"],"Cmd":["echo hi"]}"#);
-        let req = |cmd: &'static [String]| Request { id: "c", image: "i", cmd, tty: false };
+        let req = |cmd: &'static [String]| Request { id: "c", image: "i", cmd, tty: false, rootfs: "rootfs" };
         assert_eq!(args(&c, &req(&[])).unwrap(), ["/bin/sh", "-c", "echo hi"]);
         let cmd = vec!["echo bye".to_string()];
         let cmd: &'static [String] = Box::leak(cmd.into_boxed_slice());

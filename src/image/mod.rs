@@ -68,7 +68,7 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
         });
     }
     // Before any unpacking, which may take a while.
-    if root.join(req.id).exists() {
+    if crate::container::state_dir(root, req.id).exists() {
         return Err(Error::ContainerExists(req.id.into()));
     }
     let store = Store::new(root);
@@ -94,15 +94,14 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
         store.ensure(source, layer)?;
     }
     let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
-    let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty };
-    let mut spec = config::spec_for(&image.config, &request, &lower)?;
     let mountpoint = store.mountpoint()?;
-    let Some(mountpoint) = mountpoint.to_str() else {
+    let Some(rootfs) = mountpoint.to_str() else {
         return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));
     };
-    spec["root"]["path"] = serde_json::json!(mountpoint);
+    let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty, rootfs };
+    let spec = config::spec_for(&image.config, &request, &lower)?;
     let raw = serde_json::to_vec(&spec).map_err(|e| Error::io("encode config for", req.id, e.into()))?;
-    let config = crate::spec::Bundle::generated(root.join(req.id), raw)?;
+    let config = crate::spec::Bundle::generated(crate::container::state_dir(root, req.id), raw)?;
     Ok(Prepared { config, hold })
 }
 
@@ -116,7 +115,7 @@ fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
 
 /// The lower layers a config asks for, each required to be a layer of berth's cache.
 pub fn cached_layers(root: &Path, annotation: &str) -> Result<Vec<PathBuf>> {
-    let cache = root.join(cache::IMAGES_DIR).join("layers/sha256");
+    let cache = Store::new(root).layers_dir();
     annotation
         .split(':')
         .map(|p| {
@@ -153,7 +152,7 @@ pub fn unpack_bundle(reference: &Reference, bundle: &Path, cmd: &[String]) -> Re
     let created = !bundle.exists();
     let result = unpack_layers(&source, &image, &rootfs).and_then(|()| {
         let id = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "berth".into());
-        let request = config::Request { id: &id, image: &reference.text, cmd, tty: false };
+        let request = config::Request { id: &id, image: &reference.text, cmd, tty: false, rootfs: "rootfs" };
         let mut spec = config::spec_for(&image.config, &request, std::slice::from_ref(&rootfs))?;
         // A flat bundle runs anywhere: no overlay, no cache.
         spec["annotations"] = serde_json::json!({ IMAGE_ANNOTATION: reference.text });

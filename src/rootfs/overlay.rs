@@ -51,52 +51,38 @@ impl Layers {
         nix::sys::statfs::statfs(&self.upper).map_or(true, |fs| fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC)
     }
 
-    /// overlayfs splits lowerdir on ':' (and mount(2)'s option string on ','), so no layer path
-    /// may contain either.
-    fn check_paths(&self) -> Result<()> {
+    /// lowerdir, upperdir and workdir as overlayfs takes them, and whether the layer is
+    /// volatile: what both ways of mounting it say. overlayfs splits lowerdir on ':' (and
+    /// mount(2)'s option string on ','), so no layer path may contain either.
+    fn settings(&self) -> Result<([(&'static CStr, String); 3], bool)> {
         for p in self.lower.iter().chain([&self.upper, &self.work]) {
             if p.to_string_lossy().contains([',', ':']) {
                 return Err(Error::InvalidConfig(format!("overlay layer path {p:?} contains ',' or ':'")));
             }
         }
-        Ok(())
-    }
-
-    fn lowerdir(&self) -> String {
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
-        lower.join(":")
-    }
-
-    fn options(&self) -> Result<String> {
-        self.check_paths()?;
-        let volatile = if self.volatile() { ",volatile" } else { "" };
-        Ok(format!(
-            "lowerdir={},upperdir={},workdir={}{volatile}",
-            self.lowerdir(),
-            self.upper.display(),
-            self.work.display()
-        ))
+        let dirs = [
+            (c"lowerdir", lower.join(":")),
+            (c"upperdir", self.upper.display().to_string()),
+            (c"workdir", self.work.display().to_string()),
+        ];
+        Ok((dirs, self.volatile()))
     }
 
     /// The overlay as a detached mount (fsopen/fsmount), for the parent to make while the init
     /// sets itself up: superblock setup is ~0.1 ms of overlayfs probing its work directory,
     /// which this takes off the container's start path. The init attaches it with `attach`.
     pub fn mount_detached(&self) -> Result<OwnedFd> {
-        self.check_paths()?;
-        let c = |text: String| {
-            CString::new(text).map_err(|_| Error::InvalidConfig("overlay layer path contains NUL".into()))
-        };
-        let lower = c(self.lowerdir())?;
-        let upper = c(self.upper.display().to_string())?;
-        let work = c(self.work.display().to_string())?;
+        let (dirs, volatile) = self.settings()?;
+        let values = dirs
+            .iter()
+            .map(|(_, v)| CString::new(v.as_str()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| Error::InvalidConfig("overlay layer path contains NUL".into()))?;
         // "source" is what mountinfo shows, as mount(2)'s device argument does.
-        let strings = [
-            (c"source", c"overlay"),
-            (c"lowerdir", lower.as_c_str()),
-            (c"upperdir", upper.as_c_str()),
-            (c"workdir", work.as_c_str()),
-        ];
-        let flags: &[&CStr] = if self.volatile() { &[c"volatile"] } else { &[] };
+        let mut strings = vec![(c"source", c"overlay")];
+        strings.extend(dirs.iter().zip(&values).map(|((key, _), value)| (*key, value.as_c_str())));
+        let flags: &[&CStr] = if volatile { &[c"volatile"] } else { &[] };
         sys::fsmount_detached(c"overlay", &strings, flags).ctx("make overlay over", self.upper.display())
     }
 
@@ -108,6 +94,17 @@ impl Layers {
         let options = self.options()?;
         mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
             .ctx("mount overlay rootfs on", rootfs.display())
+    }
+
+    /// `settings` as mount(2)'s option string.
+    fn options(&self) -> Result<String> {
+        let (dirs, volatile) = self.settings()?;
+        let mut options: Vec<String> =
+            dirs.iter().map(|(key, value)| format!("{}={value}", key.to_string_lossy())).collect();
+        if volatile {
+            options.push("volatile".into());
+        }
+        Ok(options.join(","))
     }
 }
 
