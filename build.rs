@@ -18,7 +18,7 @@ fn main() {
 }
 
 /// Peak RSS of `berth create` is mostly file pages of berth itself: every page fault maps
-/// the whole 64 KiB around it (the kernel's fault-around), and the ~480 functions a lifecycle
+/// the whole 64 KiB around it (the kernel's fault-around), and the ~450 functions a lifecycle
 /// runs were spread over 3 MB of text. Two linker options shrink it:
 /// - `--symbol-ordering-file` puts those functions first and together (the list is
 ///   link/hot-text.order, made by scripts/link-order; a stale entry is skipped, so a stale
