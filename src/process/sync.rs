@@ -73,7 +73,7 @@ impl Channel {
     }
 
     pub fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; self.next_size()?];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -98,6 +98,20 @@ impl Channel {
         let msg = serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::Init { code: 125, msg: format!("sync channel: {e}") })?;
         Ok(Some((msg, fd)))
+    }
+
+    /// The size of the next packet, waiting for it: a message is as long as the state JSON
+    /// it may carry, and a buffer for the longest one possible (an mmap and munmap each time)
+    /// would cost more than this peek. No control buffer: a peek would install the fds.
+    fn next_size(&self) -> Result<usize> {
+        loop {
+            let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut [], None, flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("receive", "sync channel", e)),
+                Ok(msg) => return Ok(msg.bytes),
+            }
+        }
     }
 
     /// Waits for exactly `expected`; a failure report becomes the error it describes.
