@@ -500,7 +500,13 @@ fn a_remembered_resolution_follows_the_image_file() {
         let out = s.run(&["run", "--image", &reference, "--name", name, "--", "sh", "-c", MERGED]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out), EXPECTED);
-        assert_eq!(std::fs::read_dir(&remembered).unwrap().count(), 1, "one entry for one image file and tag");
+        assert_eq!(std::fs::read_dir(&remembered).unwrap().count(), 2, "a resolution and a config template");
+    }
+    // The template is the latest request's, and each run gets its own id as the hostname.
+    for name in ["host-a", "host-b"] {
+        let out = s.run(&["run", "--image", &reference, "--name", name, "--", "hostname"]);
+        assert_eq!(stdout(&out), format!("{name}\n"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_dir(&remembered).unwrap().count(), 2, "one template per image file and tag");
     }
     // Rewritten in place with another Cmd: the new image runs, not the remembered one.
     let mut config = image_config();

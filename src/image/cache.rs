@@ -73,8 +73,13 @@ impl Store {
     /// The empty directory image containers mount their overlay on, each in its own mount
     /// namespace (a slave of the host's, so the host never sees those mounts): one for all of
     /// them, where a directory per container would cost an mkdir and an rmdir each.
-    pub fn mountpoint(&self) -> Result<PathBuf> {
-        let dir = self.dir.join("rootfs");
+    pub fn mountpoint(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// `mountpoint`, made if it is not there.
+    pub fn make_mountpoint(&self) -> Result<PathBuf> {
+        let dir = self.mountpoint();
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(dir),
@@ -105,8 +110,8 @@ impl Store {
 
     /// A layer is renamed into place whole and never changed, and gc cannot remove it while
     /// the caller holds `hold_against_gc`: one that is there needs no lock.
-    pub fn is_cached(&self, layer: &LayerRef) -> bool {
-        self.record(&layer.diff_id).exists()
+    pub fn is_cached(&self, diff_id: &Digest) -> bool {
+        self.record(diff_id).exists()
     }
 
     /// The layer unpacked and verified; the first of concurrent callers unpacks it, the others
@@ -114,7 +119,7 @@ impl Store {
     pub fn ensure(&self, source: &Source, layer: &LayerRef) -> Result<()> {
         let hex = layer.diff_id.hex();
         let _lock = self.lock(hex, FlockArg::LockExclusive)?.map_err(|_| self.busy(hex))?;
-        if !self.is_cached(layer) {
+        if !self.is_cached(&layer.diff_id) {
             self.unpack_into_cache(source, layer)?;
         }
         Ok(())

@@ -9,6 +9,7 @@ mod digest;
 mod manifest;
 mod resolved;
 mod source;
+mod template;
 mod unpack;
 
 use std::collections::HashSet;
@@ -67,42 +68,83 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
             reason: "running images needs root (the layer cache holds overlay whiteouts)".into(),
         });
     }
-    // Before any unpacking, which may take a while.
+    let store = Store::new(root);
+    let key = resolved::Key::of(store.dir(), &reference.path, reference.tag.as_deref());
+    let mountpoint = store.mountpoint();
+    let Some(rootfs) = mountpoint.to_str() else {
+        return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));
+    };
+    let wanted = template::Request::new(&reference.text, req.cmd, req.tty, rootfs);
+    if let Some(template) = key.as_ref().and_then(|k| template::recall(k, &wanted)) {
+        // gc waits for this hold; a layer it removed before is found missing here.
+        let hold = store.hold_against_gc()?;
+        if template.layers.iter().all(|d| store.is_cached(d)) {
+            store.make_mountpoint()?;
+            return prepared(root, req.id, template.fill(req.id), hold);
+        }
+    }
+    // Before any unpacking, which may take a while (with a template, creating the container
+    // finds out).
     if crate::container::state_dir(root, req.id).exists() {
         return Err(Error::ContainerExists(req.id.into()));
     }
-    let store = Store::new(root);
-    let key = resolved::Key::of(store.dir(), &reference.path, reference.tag.as_deref());
+    let (raw, hold) = generate(&store, reference, key.as_ref(), req, &wanted, rootfs)?;
+    prepared(root, req.id, raw, hold)
+}
+
+fn prepared(root: &Path, id: &str, raw: Vec<u8>, hold: CacheLock) -> Result<Prepared> {
+    let config = crate::spec::Bundle::generated(crate::container::state_dir(root, id), raw)?;
+    Ok(Prepared { config, hold })
+}
+
+/// The image resolved (or its remembered resolution recalled), its layers cached, and the
+/// container's config generated; kept as a template for the next run of the same request.
+/// Returns the config and the hold against gc taken before the layers were cached.
+fn generate(
+    store: &Store,
+    reference: &Reference,
+    key: Option<&resolved::Key>,
+    req: &RunRequest,
+    wanted: &template::Request,
+    rootfs: &str,
+) -> Result<(Vec<u8>, CacheLock)> {
     let mut source = None;
-    let image = match key.as_ref().and_then(resolved::recall) {
+    let image = match key.and_then(resolved::recall) {
         Some(image) => image,
         None => {
             let image =
                 manifest::read(source.insert(source::Source::open(&reference.path)?), reference.tag.as_deref())?;
-            if let Some(key) = &key {
+            if let Some(key) = key {
                 resolved::remember(key, &image);
             }
             image
         }
     };
     let hold = store.hold_against_gc()?;
-    for layer in image.layers.iter().filter(|l| !store.is_cached(l)) {
+    for layer in image.layers.iter().filter(|l| !store.is_cached(&l.diff_id)) {
         let source = match source {
             Some(ref s) => s,
             None => source.insert(source::Source::open(&reference.path)?),
         };
         store.ensure(source, layer)?;
     }
+    store.make_mountpoint()?;
     let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
-    let mountpoint = store.mountpoint()?;
-    let Some(rootfs) = mountpoint.to_str() else {
-        return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));
-    };
     let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty, rootfs };
-    let spec = config::spec_for(&image.config, &request, &lower)?;
-    let raw = serde_json::to_vec(&spec).map_err(|e| Error::io("encode config for", req.id, e.into()))?;
-    let config = crate::spec::Bundle::generated(crate::container::state_dir(root, req.id), raw)?;
-    Ok(Prepared { config, hold })
+    let mut spec = config::spec_for(&image.config, &request, &lower)?;
+    let encode = |spec: &serde_json::Value| {
+        serde_json::to_vec(spec).map_err(|e| Error::io("encode config for", req.id, e.into()))
+    };
+    if let Some(key) = key {
+        spec["hostname"] = serde_json::json!(template::HOSTNAME_HOLE);
+        let layers = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+        if let Some(template) = template::Template::make(encode(&spec)?, layers) {
+            template::keep(key, wanted, &template);
+            return Ok((template.fill(req.id), hold));
+        }
+        spec["hostname"] = serde_json::json!(req.id);
+    }
+    Ok((encode(&spec)?, hold))
 }
 
 fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {

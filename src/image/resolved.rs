@@ -73,6 +73,37 @@ impl Key {
         let name = format!("{:016x}.json", fnv1a(identity.as_bytes()));
         Some(Key { file: images_dir.join(DIR).join(name), identity, racy })
     }
+
+    /// What an entry must repeat to be trusted.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Another file kept for this image (template.rs), beside its entry.
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        let stem = self.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        self.file.with_file_name(format!("{stem}.{name}"))
+    }
+
+    /// Best effort: writes `bytes` aside and renames them to `path`, so a concurrent reader
+    /// sees all or nothing; nothing when the image file is too young to be trusted.
+    pub fn store_beside(&self, path: &Path, bytes: &[u8]) {
+        let Some(dir) = path.parent().filter(|_| !self.racy) else { return };
+        let scratch = dir.join(format!(".{}.{}", std::process::id(), DIR));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&scratch, bytes))
+            .and_then(|()| std::fs::rename(&scratch, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&scratch);
+            crate::logging::debug(&format!("not remembering {}: {e}", path.display()));
+        }
+    }
+
+    #[cfg(test)]
+    pub fn settled(mut self) -> Key {
+        self.racy = false;
+        self
+    }
 }
 
 /// FNV-1a, 64 bits: stable across builds, unlike std's hasher.
@@ -103,9 +134,6 @@ pub fn recall(key: &Key) -> Option<Image> {
 
 /// Best effort: a resolution not remembered is only read again next time.
 pub fn remember(key: &Key, image: &Image) {
-    if key.racy {
-        return;
-    }
     let layers = image
         .layers
         .iter()
@@ -117,16 +145,7 @@ pub fn remember(key: &Key, image: &Image) {
         .collect();
     let entry = Entry { identity: key.identity.clone(), config: image.config.clone(), layers };
     let Ok(json) = serde_json::to_vec(&entry) else { return };
-    let Some(dir) = key.file.parent() else { return };
-    // Written aside and renamed: a concurrent reader sees the whole entry or none.
-    let scratch = dir.join(format!(".{}.{}", std::process::id(), DIR));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&scratch, json))
-        .and_then(|()| std::fs::rename(&scratch, &key.file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&scratch);
-        crate::logging::debug(&format!("not remembering how the image resolved: {e}"));
-    }
+    key.store_beside(&key.file, &json);
 }
 
 /// `gc`: every remembered resolution goes; the next run of each image reads it again.
@@ -159,9 +178,7 @@ mod tests {
     }
 
     fn aged_key(images: &Path, file: &Path) -> Key {
-        let mut key = Key::of(images, file, Some("v1")).unwrap();
-        key.racy = false;
-        key
+        Key::of(images, file, Some("v1")).unwrap().settled()
     }
 
     #[test]
