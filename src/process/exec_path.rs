@@ -18,11 +18,8 @@ pub fn find(arg0: &str, env: &[String]) -> Result<PathBuf> {
             Candidate::Missing => Err(Error::ExecNoSuchFile(arg0.into())),
         };
     }
-    let path = env.iter().rev().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let mut denied = false;
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(arg0);
+    for candidate in candidates(arg0, env) {
         match check(&candidate) {
             Candidate::Runnable => return Ok(candidate),
             Candidate::NotRunnable => denied = true,
@@ -30,6 +27,16 @@ pub fn find(arg0: &str, env: &[String]) -> Result<PathBuf> {
         }
     }
     Err(if denied { Error::ExecPermission(arg0.into()) } else { Error::ExecNotFound(arg0.into()) })
+}
+
+/// The paths execvp tries for `arg0`, in order: itself when it names a path, else each
+/// directory of the process's PATH.
+pub fn candidates(arg0: &str, env: &[String]) -> Vec<PathBuf> {
+    if arg0.contains('/') {
+        return vec![PathBuf::from(arg0)];
+    }
+    let path = env.iter().rev().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    path.split(':').map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0)).collect()
 }
 
 enum Candidate {
@@ -62,5 +69,14 @@ mod tests {
         std::fs::write(&plain, "not a program").unwrap();
         assert!(matches!(find(plain.to_str().unwrap(), &env), Err(Error::ExecPermission(_))));
         assert!(matches!(find("/etc", &env), Err(Error::ExecPermission(_))));
+    }
+
+    #[test]
+    fn candidates_are_execvps() {
+        let env = vec!["PATH=/a::/b".to_string()];
+        let paths = |arg0| candidates(arg0, &env).into_iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+        assert_eq!(paths("sh"), ["/a/sh", "./sh", "/b/sh"]);
+        assert_eq!(paths("x/sh"), ["x/sh"]);
+        assert_eq!(candidates("sh", &[]).len(), DEFAULT_PATH.split(':').count());
     }
 }

@@ -97,7 +97,7 @@ fn handshake(
         ch.send(&Message::IdMapsWritten)?;
     }
     if let Some(layers) = cfg.overlay.filter(|_| parent_makes_overlay(cfg, plan)) {
-        send_overlay(layers, ch)?;
+        send_overlay(layers, cfg.spec, ch)?;
     }
     loop {
         match ch.recv_with_fd()? {
@@ -131,9 +131,13 @@ pub(super) fn parent_makes_overlay(cfg: &InitConfig, plan: &Plan) -> bool {
     cfg.overlay.is_some() && !plan.in_userns()
 }
 
-fn send_overlay(layers: &crate::rootfs::overlay::Layers, ch: &Channel) -> Result<()> {
+fn send_overlay(layers: &crate::rootfs::overlay::Layers, spec: &Spec, ch: &Channel) -> Result<()> {
     match layers.mount_detached() {
-        Ok(tree) => ch.send_fd(&Message::OverlayMade, &tree),
+        Ok(tree) => {
+            ch.send_fd(&Message::OverlayMade, &tree)?;
+            crate::rootfs::overlay::warm(&tree, spec);
+            Ok(())
+        }
         Err(e) => {
             // No fsopen (before Linux 5.2), or an overlayfs that refuses fsconfig: the init
             // mounts it with mount(2) and reports any failure with its own context.

@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 
@@ -105,6 +105,29 @@ impl Layers {
             options.push("volatile".into());
         }
         Ok(options.join(","))
+    }
+}
+
+/// Looks up, in the overlay the parent made, what the init will look up in it: the mount
+/// points, the working directory and the program. The parent only waits for the init by then,
+/// while a new overlay's first lookup of each name goes through every layer and builds an
+/// overlay inode; the init then finds them in the dentry cache (~30 µs less before the exec).
+/// Lookups only: O_PATH, resolved inside the overlay, nothing opened, read or written.
+pub fn warm(tree: &OwnedFd, spec: &oci_spec::runtime::Spec) {
+    let how = || {
+        OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    let look = |path: &Path| openat2(tree, path.strip_prefix("/").unwrap_or(path), how()).is_ok();
+    for m in spec.mounts().iter().flatten() {
+        look(m.destination());
+    }
+    let Some(process) = spec.process() else { return };
+    look(process.cwd());
+    if let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) {
+        let env = process.env().as_deref().unwrap_or_default();
+        crate::process::exec_path::candidates(arg0, env).iter().find(|p| look(p));
     }
 }
 
