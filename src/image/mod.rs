@@ -26,18 +26,21 @@ pub struct Reference {
     pub path: PathBuf,
     pub tag: Option<String>,
     pub text: String,
+    /// What `parse` found at the whole text, kept so the run does not look again.
+    pub found: Option<std::fs::Metadata>,
 }
 
 impl Reference {
     /// A path that exists as written wins over splitting off a tag, so "dir:with:colons" works.
     pub fn parse(text: &str) -> Reference {
-        let whole = Reference { path: PathBuf::from(text), tag: None, text: text.to_string() };
-        if whole.path.exists() {
+        let found = std::fs::metadata(text).ok();
+        let whole = Reference { path: PathBuf::from(text), tag: None, text: text.to_string(), found };
+        if whole.found.is_some() {
             return whole;
         }
         match text.rsplit_once(':') {
             Some((path, tag)) if !tag.contains('/') && !path.is_empty() => {
-                Reference { path: PathBuf::from(path), tag: Some(tag.to_string()), text: text.to_string() }
+                Reference { path: PathBuf::from(path), tag: Some(tag.to_string()), text: text.to_string(), found: None }
             }
             _ => whole,
         }
@@ -69,7 +72,7 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
         });
     }
     let store = Store::new(root);
-    let key = resolved::Key::of(store.dir(), &reference.path, reference.tag.as_deref());
+    let key = resolved::Key::of_reference(store.dir(), reference);
     let mountpoint = store.mountpoint();
     let Some(rootfs) = mountpoint.to_str() else {
         return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));

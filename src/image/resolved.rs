@@ -45,9 +45,20 @@ struct Layer {
 impl Key {
     /// None when the image cannot be looked at: reading it will report why.
     pub fn of(images_dir: &Path, image: &Path, tag: Option<&str>) -> Option<Key> {
-        let image = std::path::absolute(image).ok()?;
-        let mut m = std::fs::metadata(&image).ok()?;
-        let mut naming = image;
+        Key::known(images_dir, image, tag, std::fs::metadata(image).ok()?)
+    }
+
+    /// `of` with the metadata `Reference::parse` already read, when it read it.
+    pub fn of_reference(images_dir: &Path, reference: &super::Reference) -> Option<Key> {
+        match &reference.found {
+            Some(m) => Key::known(images_dir, &reference.path, reference.tag.as_deref(), m.clone()),
+            None => Key::of(images_dir, &reference.path, reference.tag.as_deref()),
+        }
+    }
+
+    /// `m`: the image's metadata.
+    fn known(images_dir: &Path, image: &Path, tag: Option<&str>, mut m: std::fs::Metadata) -> Option<Key> {
+        let mut naming = std::path::absolute(image).ok()?;
         if m.is_dir() {
             (naming, m) = ["index.json", "manifest.json"]
                 .iter()

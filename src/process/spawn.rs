@@ -14,6 +14,7 @@ use super::namespaces::{self, ParentNamespaces, Plan};
 use super::sync::{self, Channel, Message};
 use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result};
+use crate::rootfs::path::Root;
 use crate::security::seccomp::Compiled;
 use std::os::fd::OwnedFd;
 
@@ -135,7 +136,7 @@ fn send_overlay(layers: &crate::rootfs::overlay::Layers, spec: &Spec, ch: &Chann
     match layers.mount_detached() {
         Ok(tree) => {
             ch.send_fd(&Message::OverlayMade, &tree)?;
-            crate::rootfs::overlay::warm(&tree, spec);
+            crate::rootfs::overlay::warm(&Root::adopt(tree, layers.upper.clone()), spec);
             Ok(())
         }
         Err(e) => {

@@ -6,10 +6,9 @@ use std::ffi::{CStr, CString};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::Mode;
 
+use super::path::Root;
 use crate::error::{Error, Result, SysContext};
 use crate::sys;
 
@@ -113,13 +112,8 @@ impl Layers {
 /// while a new overlay's first lookup of each name goes through every layer and builds an
 /// overlay inode; the init then finds them in the dentry cache (~30 µs less before the exec).
 /// Lookups only: O_PATH, resolved inside the overlay, nothing opened, read or written.
-pub fn warm(tree: &OwnedFd, spec: &oci_spec::runtime::Spec) {
-    let how = || {
-        OpenHow::new()
-            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
-    };
-    let look = |path: &Path| openat2(tree, path.strip_prefix("/").unwrap_or(path), how()).is_ok();
+pub fn warm(tree: &Root, spec: &oci_spec::runtime::Spec) {
+    let look = |path: &Path| tree.resolve(path).is_ok();
     for m in spec.mounts().iter().flatten() {
         look(m.destination());
     }
@@ -134,9 +128,8 @@ pub fn warm(tree: &OwnedFd, spec: &oci_spec::runtime::Spec) {
 /// Attaches the overlay the parent made (`Layers::mount_detached`) on `rootfs`, inside the
 /// container's mount namespace.
 pub fn attach(tree: &OwnedFd, rootfs: &Path) -> Result<()> {
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let target = nix::fcntl::open(rootfs, flags, Mode::empty()).ctx("open rootfs", rootfs.display())?;
-    sys::move_mount_to(tree, &target).ctx("attach overlay rootfs on", rootfs.display())
+    let target = Root::open(rootfs)?;
+    sys::move_mount_to(tree, target.fd()).ctx("attach overlay rootfs on", rootfs.display())
 }
 
 #[cfg(test)]

@@ -23,6 +23,15 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
 }
 
 impl Root {
+    /// A root given as an fd, such as a detached mount; `path` names it in errors.
+    pub fn adopt(fd: OwnedFd, path: PathBuf) -> Root {
+        Root { fd, path }
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     pub fn open(path: &Path) -> Result<Root> {
         let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .ctx("open rootfs", path.display())?;
