@@ -27,6 +27,26 @@ pub fn berth_bin() -> PathBuf {
     panic!("no berth binary: build it first or set BERTH_BIN");
 }
 
+/// Whether the runtime under test is runc (scripts/test runs the suite on runc too, as the
+/// oracle for behaviour the two share).
+pub fn runtime_is_runc() -> bool {
+    berth_bin().file_name().is_some_and(|n| n.to_string_lossy().starts_with("runc"))
+}
+
+/// Ends a test that does not apply to this runtime, saying why: a berth-only feature or a
+/// deliberate difference (README, "Differences from runc"). The reason is printed, and
+/// appended to $RUNTIME_TESTS_SKIPPED when set, so the suite's summary lists every skip.
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("skipped {test}: {reason}");
+    if let Ok(log) = std::env::var("RUNTIME_TESTS_SKIPPED") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
+}
+
 fn busybox() -> PathBuf {
     for p in ["/bin/busybox", "/usr/bin/busybox"] {
         if Path::new(p).exists() {
@@ -189,6 +209,55 @@ impl Drop for Bundle {
         let _ = self.cmd(&["delete", "--force", &self.id]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+impl Bundle {
+    /// Adds capabilities to the bounding, effective and permitted sets of process.capabilities.
+    pub fn add_caps(&mut self, caps: &[&str]) -> &mut Self {
+        for set in ["bounding", "effective", "permitted"] {
+            let list = &mut self.config["process"]["capabilities"][set];
+            if !list.is_array() {
+                *list = json!([]);
+            }
+            let list = list.as_array_mut().unwrap();
+            for cap in caps {
+                if !list.iter().any(|c| c == cap) {
+                    list.push(json!(cap));
+                }
+            }
+        }
+        self
+    }
+
+    /// Copies a host file into the rootfs at `dest` (absolute inside the container).
+    pub fn install(&self, host: &Path, dest: &str) {
+        let target = self.dir.join("rootfs").join(dest.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(host, &target).unwrap();
+    }
+}
+
+/// runtime-tests/attack/runtime_exposure.c, built once per test binary with the system C
+/// compiler as a static program, so it runs in a busybox rootfs.
+pub fn attacker() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let out = here.join("../target/runtime-tests/runtime_exposure");
+            let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+            let cc = Command::new("cc")
+                .args(["-static", "-O2", "-o"])
+                .arg(&tmp)
+                .arg(here.join("attack/runtime_exposure.c"))
+                .output()
+                .expect("cc (gcc) is needed to build the attack program");
+            assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
+            std::fs::rename(&tmp, &out).unwrap();
+            out
+        })
+        .clone()
 }
 
 /// Waits up to two seconds for a detached container to make `path`.
