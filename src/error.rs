@@ -30,6 +30,9 @@ pub enum Error {
 
     #[error("config: {0}")]
     InvalidConfig(String),
+    /// A command-line argument berth cannot use (not the bundle's fault).
+    #[error("{0}")]
+    InvalidArgument(String),
     #[error("read config {path:?}: {source}")]
     ReadConfig { path: PathBuf, source: std::io::Error },
     #[error("parse config {path:?}: {source}")]

@@ -33,6 +33,15 @@ pub fn init(path: Option<&str>, format: LogFormat, debug: bool) -> std::io::Resu
     Ok(())
 }
 
+/// In a forked container process, which closes every fd of the runtime's: later lines go to
+/// stderr only, never to a number the log file no longer owns.
+pub fn forget_log_file() {
+    let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(file) = sink.file.take() {
+        std::mem::forget(file);
+    }
+}
+
 pub fn debug_enabled() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }

@@ -7,6 +7,11 @@ use clap::Parser;
 
 fn main() {
     let args = cli::Cli::parse();
+    // Before berth opens a file of its own, which would take the first free number.
+    if let Err(e) = berth::process::fds::check_passed(args.fds_to_preserve()) {
+        eprintln!("berth: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = args.global.init_logging() {
         eprintln!("berth: open log file: {e}");
         std::process::exit(1);

@@ -29,9 +29,11 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// mount_setattr(2) with AT_RECURSIVE on the mount `fd` refers to: the `r*` mount options.
-pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
+/// mount_setattr(2) on the mount `fd` refers to (and, with `recursive`, every mount below it):
+/// the `r*` mount options, and the read-only bind of the runtime's own binary.
+pub fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64, recursive: bool) -> nix::Result<()> {
     let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a NUL-terminated literal, `attr` lives across the call and its size is
     // passed alongside; the kernel only reads it.
     let ret = unsafe {
@@ -39,11 +41,18 @@ pub fn mount_setattr_recursive(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
+    Errno::result(ret).map(drop)
+}
+
+/// Closes every fd from `first` to `last` (inclusive).
+pub fn close_range(first: u32, last: u32) -> nix::Result<()> {
+    // SAFETY: integer arguments only; closing fds nobody else in this process uses is the point.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     Errno::result(ret).map(drop)
 }
 
@@ -327,7 +336,7 @@ pub fn mount_setattr_idmap(tree: &OwnedFd, userns: &impl AsRawFd, recursive: boo
     let attr =
         MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
     let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: as in mount_setattr_recursive: a literal empty path and a live `attr` with its size.
+    // SAFETY: as in mount_setattr: a literal empty path and a live `attr` with its size.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,

@@ -91,7 +91,7 @@ fn fail(message: String) -> Failure {
 fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
     if let Some(path) = &a.process {
         let text = if path.as_os_str() == "-" {
-            std::io::read_to_string(std::io::stdin()).map_err(|e| fail(format!("read process from stdin: {e}")))?
+            berth::process::sealed_exe::stdin_once().map_err(|e| fail(format!("read process from stdin: {e}")))?
         } else {
             std::fs::read_to_string(path).map_err(|e| fail(format!("read process {}: {e}", path.display())))?
         };

@@ -126,6 +126,20 @@ pub enum Command {
     Gc,
 }
 
+impl Cli {
+    /// The fds 3.. a command hands into a container: --preserve-fds, and for a new container
+    /// systemd's LISTEN_FDS too (see container::create).
+    pub fn fds_to_preserve(&self) -> u32 {
+        let listen_fds = || std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+        match &self.command {
+            Some(Command::Create(a)) => a.opts.preserve_fds.max(listen_fds()),
+            Some(Command::Run(a)) => a.opts.preserve_fds.max(listen_fds()),
+            Some(Command::Exec(a)) => a.preserve_fds,
+            _ => 0,
+        }
+    }
+}
+
 /// What `main` prints and exits with.
 pub struct Failure {
     pub message: String,

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use nix::sys::stat::Mode;
-use nix::unistd::{mkfifo, Pid};
+use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 
 use super::dir::ContainerDir;
@@ -13,12 +12,11 @@ use super::procfs::ProcStat;
 use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
-use crate::process::{self, InitConfig};
+use crate::process::{self, sealed_exe, start_gate, InitConfig};
 use crate::rootfs::overlay;
 use crate::security::seccomp;
 use crate::{cgroups, spec, tty};
 
-pub const EXEC_FIFO: &str = "exec.fifo";
 pub const CONFIG_COPY: &str = "config.json";
 
 /// Where a terminal's pty master goes.
@@ -68,7 +66,20 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             &loaded
         }
     };
-    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let process = bundle.spec.process().as_ref();
+    // Before anything exists: a container that can see its init with CAP_SYS_PTRACE gets an
+    // init that runs from a sealed copy of berth (see sealed_exe), so berth starts over as one.
+    if process.is_some_and(|p| sealed_exe::exposed(&bundle.spec, &[p])) {
+        sealed_exe::ensure()?;
+    }
+    for cap in process
+        .and_then(|p| p.capabilities().as_ref())
+        .map(crate::security::capabilities::unraisable_ambient)
+        .unwrap_or_default()
+    {
+        crate::logging::debug(&format!("ambient capability {cap} is not also permitted and inheritable: not raised"));
+    }
+    let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
     let mut cgroup_dirs = Vec::new();
@@ -141,12 +152,7 @@ fn create_in(
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
     std::fs::write(&saved, &bundle.raw).ctx("save config", saved.display())?;
-    let fifo = dir.path.join(EXEC_FIFO);
-    mkfifo(&fifo, Mode::from_bits_truncate(0o622)).ctx("create exec fifo", fifo.display())?;
-    // mkfifo applies the umask; the init opens the FIFO for writing after it has become the
-    // container's user (possibly unprivileged or mapped), so the write bits must be there.
-    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .ctx("chmod exec fifo", fifo.display())?;
+    let start = start_gate::open(&dir.path)?;
 
     let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
     let mut state = State {
@@ -161,13 +167,14 @@ fn create_in(
         annotations: state_annotations(spec, overlay.as_ref()),
         cgroups: cgroup_dirs.clone(),
         hooks: spec.hooks().clone(),
+        ptrace_execs: false,
     };
     let cfg = InitConfig {
         id,
         spec,
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
-        fifo: &fifo,
+        start: &start,
         cgroups: cgroup_dirs,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
@@ -282,15 +289,6 @@ impl process::ParentSide for CreateParent<'_> {
         hooks::run(HookPoint::Prestart, self.spec.hooks().as_ref(), &json)?;
         hooks::run(HookPoint::CreateRuntime, self.spec.hooks().as_ref(), &json)?;
         Ok(self.state_json(pid, Status::Created))
-    }
-
-    fn deliver_listener(&mut self, pid: Pid, listener: OwnedFd) -> Result<()> {
-        let s = self.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-        let Some(path) = s.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
-        let metadata = s.and_then(|s| s.listener_metadata().as_deref());
-        let state: serde_json::Value =
-            serde_json::from_str(&self.state_json(pid, Status::Creating)).unwrap_or_default();
-        seccomp::send_listener(path, &listener, pid.as_raw(), metadata, state)
     }
 }
 

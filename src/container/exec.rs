@@ -14,6 +14,7 @@ use super::state::Status;
 use crate::error::{Error, Result};
 use crate::process::exec::{self, ExecConfig};
 use crate::process::namespaces::open_init_namespaces;
+use crate::process::sealed_exe;
 use crate::security::seccomp;
 
 pub struct ExecOptions {
@@ -32,6 +33,32 @@ pub struct Execd {
     pub console: Option<OwnedFd>,
 }
 
+/// A container whose processes may hold CAP_SYS_PTRACE in berth's user namespace can open the
+/// executable of the exec'd process while it is still berth (sealed_exe): then berth first
+/// re-executes itself from a sealed copy, and the exec'd process is forked from that. An exec
+/// that brings CAP_SYS_PTRACE into a container whose processes could not hold it is recorded,
+/// so every later exec into that container is sealed too; into a container that is created
+/// but not started (its init is still berth, not made from a sealed copy) it is refused.
+fn guard_runtime_exe(root: &Path, c: &super::Container, status: Status, spec: &Spec, process: &Process) -> Result<()> {
+    let init_exposed = spec.process().as_ref().is_some_and(|init| sealed_exe::exposed(spec, &[init]));
+    let exec_exposed = sealed_exe::exposed(spec, &[process]);
+    if exec_exposed && !init_exposed {
+        if status == Status::Created {
+            return Err(Error::InvalidArgument(format!(
+                "container {:?} is created but not started, and its init is still berth: an exec that may hold CAP_SYS_PTRACE could reach it; start the container first",
+                c.state.id
+            )));
+        }
+        if !c.state.ptrace_execs {
+            super::State::mark_ptrace_exec(root, &c.state.id)?;
+        }
+    }
+    if init_exposed || exec_exposed || c.state.ptrace_execs {
+        sealed_exe::ensure()?;
+    }
+    Ok(())
+}
+
 /// The config the container was created with: exec's defaults (env, user, caps, cwd).
 pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
     let c = load(root, id)?;
@@ -42,12 +69,14 @@ pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
 
 pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let c = load(root, id)?;
-    match c.status() {
+    let status = c.status();
+    match status {
         Status::Stopped => return Err(Error::ExecStopped),
         Status::Paused if !opts.ignore_paused => return Err(Error::ExecPaused),
         _ => {}
     }
     let spec = saved_config(root, id)?;
+    guard_runtime_exe(root, &c, status, &spec, &opts.process)?;
     let namespaces = open_init_namespaces(&spec, c.state.pid)?;
     // The files above must belong to the init we recorded, not to a process that got its pid.
     if !procfs::is_alive(c.state.pid, c.state.pid_start_time) {

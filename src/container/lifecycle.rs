@@ -6,18 +6,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use super::create::EXEC_FIFO;
+use super::create::CONFIG_COPY;
 use super::dir::ContainerDir;
 use super::procfs;
 use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
+use crate::process::start_gate;
 use crate::{cgroups, sys};
 
 pub struct Container {
@@ -31,7 +30,7 @@ impl Container {
     pub fn status(&self) -> Status {
         if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
             Status::Stopped
-        } else if self.dir.join(EXEC_FIFO).exists() {
+        } else if self.dir.join(start_gate::SOCKET).exists() {
             Status::Created
         } else if cgroups::is_frozen(&self.state.cgroups) {
             Status::Paused
@@ -71,7 +70,8 @@ fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
     Ok((lock, container))
 }
 
-/// Releases the init blocked on the exec FIFO, then runs the poststart hooks.
+/// Releases the init waiting in start_gate, delivers its seccomp NOTIFY listener if it hands
+/// one over, then runs the poststart hooks.
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let (_lock, c) = load_locked(root, id)?;
     let status = c.status();
@@ -79,31 +79,34 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         return Err(Error::NotCreated { id: id.into(), status: status.to_string() });
     }
     let pidfd = c.pidfd()?;
-    let fifo_path = c.dir.join(EXEC_FIFO);
-    // Non-blocking, so an init that died meanwhile is noticed through its pidfd instead of
-    // leaving `start` blocked forever on a FIFO nobody will write.
-    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx("open exec fifo", fifo_path.display())?;
-    let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    loop {
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue,
-            r => r.ctx("wait for container init", id)?,
-        };
-        let mut byte = [0u8; 1];
-        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
-            && nix::unistd::read(&fifo, &mut byte).ctx("read exec fifo", fifo_path.display())? == 1
-        {
-            break;
-        }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return Err(Error::Init { code: 125, msg: format!("container {id:?}: init exited before start") });
-        }
+    let (conn, listener) = start_gate::release(&c.dir, &pidfd)?;
+    let socket = c.dir.join(start_gate::SOCKET);
+    std::fs::remove_file(&socket).ctx("remove start socket", socket.display())?;
+    if let Some(listener) = listener {
+        deliver_listener(&c, listener)?;
+        start_gate::answer(&conn)?;
     }
-    std::fs::remove_file(&fifo_path).ctx("remove exec fifo", fifo_path.display())?;
     let json = c.state.oci(Status::Running).to_string();
     hooks::run_warn(HookPoint::Poststart, c.state.hooks.as_ref(), &json);
     Ok(())
+}
+
+/// Hands the init's seccomp NOTIFY listener to linux.seccomp.listenerPath, with the state.
+fn deliver_listener(c: &Container, listener: std::os::fd::OwnedFd) -> Result<()> {
+    let path = c.dir.join(CONFIG_COPY);
+    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
+    let section = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(listener_path) = section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
+    let metadata = section.and_then(|s| s.listener_metadata().as_deref());
+    crate::security::seccomp::send_listener(
+        listener_path,
+        &listener,
+        c.state.pid,
+        metadata,
+        c.state.oci(Status::Running),
+    )
 }
 
 /// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case).

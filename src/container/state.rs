@@ -30,6 +30,10 @@ pub struct State {
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// An exec gave a process CAP_SYS_PTRACE that the container's own processes cannot hold:
+    /// every later exec runs from a sealed berth (process::sealed_exe).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ptrace_execs: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +70,14 @@ impl State {
         let text = serde_json::to_vec(self).map_err(|e| Error::State { id: self.id.clone(), reason: e.to_string() })?;
         fs::write(&tmp, text).map_err(|e| Error::io("write state", tmp.display(), e))?;
         fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| Error::io("rename state", tmp.display(), e))
+    }
+
+    /// Sets `ptrace_execs`, under the container's lock.
+    pub fn mark_ptrace_exec(root: &Path, id: &str) -> Result<()> {
+        let dir = super::ContainerDir::open(root, id)?;
+        let mut state = State::read(&dir.path)?;
+        state.ptrace_execs = true;
+        state.write(&dir.path)
     }
 
     /// The state as runtime-spec and runc print it (`berth state`, hooks' stdin).

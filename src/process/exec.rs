@@ -1,9 +1,15 @@
-//! `exec`: a new process in a running container. berth enters the container's pid and time
-//! namespaces for its children, clones, and the child joins the cgroup and every other
-//! namespace of the init (user first), then takes the same last steps as the init.
+//! `exec`: a new process in a running container, made in two steps so that no container
+//! process ever sees it while it still has anything of the host.
+//!
+//! An intermediate is cloned into the container's cgroup but outside its pid namespace, where
+//! nothing in the container can see it. It joins the container's user namespace first, then
+//! the others (joining the mount namespace makes the container's root its root and cwd), and
+//! closes every fd but the few the process needs. Only then does it fork the exec'd process
+//! into the container's pid and time namespaces, with berth as its parent, and exit. That
+//! process takes the same last steps as the init.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
@@ -12,9 +18,9 @@ use nix::unistd::{fchown, Gid, Pid, Uid};
 use oci_spec::runtime::Process;
 use std::os::fd::AsFd;
 
-use super::init::{become_namespace_root, hand_over_listener};
+use super::init::become_namespace_root;
 use super::launch::{self, Program};
-use super::namespaces::{for_children_only, ParentNamespaces};
+use super::namespaces::for_children_only;
 use super::sync::{self, Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::security::seccomp::Compiled;
@@ -36,36 +42,40 @@ pub type DeliverListener<'a> = dyn FnMut(Pid, OwnedFd) -> Result<()> + 'a;
 /// Returns the new process's host pid once it is about to execve.
 pub fn spawn(cfg: &ExecConfig, deliver: &mut DeliverListener) -> Result<Pid> {
     let (parent_end, child_end) = sync::pair()?;
-    let saved = ParentNamespaces::enter_files(&cfg.namespaces)?;
-    let pid = match super::fork_into_cgroup(CloneFlags::empty(), &cfg.cgroups) {
+    let intermediate = match super::fork_into_cgroup(CloneFlags::empty(), &cfg.cgroups) {
         Ok(super::Forked { child: None, born_in_unified }) => {
             drop(parent_end);
-            run(cfg, child_end, born_in_unified)
+            enter_container(cfg, child_end, born_in_unified)
         }
         Ok(super::Forked { child: Some(pid), .. }) => pid,
-        Err(errno) => {
-            let _ = saved.restore();
-            return Err(Error::sys("clone", "exec process", errno));
-        }
+        Err(errno) => return Err(Error::sys("clone", "exec process", errno)),
     };
     drop(child_end);
-    let result = saved.restore().and_then(|()| handshake(&parent_end, pid, deliver));
-    if let Err(e) = result {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
+    let mut pid = intermediate;
+    if let Err(e) = handshake(&parent_end, intermediate, &mut pid, deliver) {
+        for p in [pid, intermediate] {
+            let _ = kill(p, Signal::SIGKILL);
+            let _ = waitpid(p, None);
+        }
         return Err(e);
     }
     Ok(pid)
 }
 
-fn handshake(ch: &Channel, pid: Pid, deliver: &mut DeliverListener) -> Result<()> {
+fn handshake(ch: &Channel, intermediate: Pid, pid: &mut Pid, deliver: &mut DeliverListener) -> Result<()> {
     loop {
         match ch.recv_with_fd()? {
-            Some((Message::SeccompListener, Some(fd))) => {
-                deliver(pid, fd)?;
-                ch.send(&Message::ListenerSent)?;
+            Some((Message::ExecPid { pid: real }, _)) => {
+                let _ = waitpid(intermediate, None);
+                *pid = Pid::from_raw(real);
             }
-            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::Ready, listener)) => {
+                if let Some(fd) = listener {
+                    deliver(*pid, fd)?;
+                    ch.send(&Message::ListenerSent)?;
+                }
+                return Ok(());
+            }
             Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
             Some((other, _)) => {
                 return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
@@ -75,24 +85,38 @@ fn handshake(ch: &Channel, pid: Pid, deliver: &mut DeliverListener) -> Result<()
     }
 }
 
-fn run(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
-    let program = match setup(cfg, &ch, born_in_cgroup) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
-            crate::sys::exit_now(1);
-        }
+/// The intermediate: into the container, then the fork into its pid namespace.
+fn enter_container(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
+    crate::logging::forget_log_file();
+    let in_userns = match join(cfg, &ch, born_in_cgroup) {
+        Ok(in_userns) => in_userns,
+        Err(e) => fail(&ch, e),
     };
-    if ch.send(&Message::Ready).is_err() {
-        crate::sys::exit_now(1);
+    if let Err(e) = super::fork_into_pid_namespace(&ch, |pid| Message::ExecPid { pid }) {
+        fail(&ch, e);
     }
-    drop(ch);
-    let e = launch::exec(&program);
+    let program = match setup(cfg, in_userns) {
+        Ok(p) => p,
+        Err(e) => fail(&ch, e),
+    };
+    let e = launch::exec(&program, &mut |listener| ready(&ch, listener));
     eprintln!("berth: {e}");
     crate::sys::exit_now(e.run_exit_code());
 }
 
-fn setup(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<Program> {
+fn fail(ch: &Channel, e: Error) -> ! {
+    let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
+    crate::sys::exit_now(1)
+}
+
+/// Joins everything but the pid and time namespaces (set for the children instead) and keeps
+/// only the fds the exec'd process needs. Returns whether it is in a user namespace.
+fn join(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<bool> {
+    let mut keep: Vec<RawFd> = (0..3 + cfg.preserve_fds as RawFd).collect();
+    keep.push(ch.raw_fd());
+    keep.extend(cfg.console.map(|c| c.as_raw_fd()));
+    keep.extend(cfg.namespaces.iter().map(|(_, f)| f.as_raw_fd()));
+    super::fds::close_all_except(&keep)?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
     crate::cgroups::join_self(&cfg.cgroups, born_in_cgroup)?;
@@ -104,14 +128,32 @@ fn setup(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<Program
             become_namespace_root()?;
         }
     }
+    for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| for_children_only(*k)) {
+        setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;
+    }
+    let mut keep: Vec<RawFd> = (0..3 + cfg.preserve_fds as RawFd).collect();
+    keep.push(ch.raw_fd());
+    keep.extend(cfg.console.map(|c| c.as_raw_fd()));
+    super::fds::close_all_except(&keep)?;
+    Ok(in_userns)
+}
+
+fn setup(cfg: &ExecConfig, in_userns: bool) -> Result<Program> {
     if let Some(console) = cfg.console {
         setup_terminal(cfg.process, console)?;
     }
-    let mut program = launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds, cfg.seccomp)?;
-    if let Some(listener) = program.seccomp_listener.take() {
-        hand_over_listener(ch, &listener)?;
+    launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds, cfg.seccomp)
+}
+
+/// "ready", with the NOTIFY listener when there is one; then berth has delivered it.
+fn ready(ch: &Channel, listener: Option<&OwnedFd>) -> Result<()> {
+    match listener {
+        None => ch.send(&Message::Ready),
+        Some(fd) => {
+            ch.send_fd(&Message::Ready, fd)?;
+            ch.expect("listener sent", |m| matches!(m, Message::ListenerSent)).map(drop)
+        }
     }
-    Ok(program)
 }
 
 /// Inside the container's mount namespace now: the pty comes from its /dev/pts.

@@ -3,10 +3,9 @@
 //! channel; after it, they go to the container's stderr (the parent has gone).
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::fcntl::{open, openat, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
@@ -17,6 +16,7 @@ use oci_spec::runtime::{Process, Spec};
 use super::launch::{self, Program};
 use super::namespaces::{self, Plan};
 use super::spawn::InitConfig;
+use super::start_gate;
 use super::sync::{Channel, Message};
 use super::sysctl;
 use crate::error::{Error, Result, SysContext};
@@ -27,21 +27,28 @@ use crate::tty::{self, Pty};
 
 /// What setup hands to the last stage, which runs after `start` releases the init.
 struct Launch {
-    fifo: OwnedFd,
-    host_proc: OwnedFd,
     program: Program,
     state: Option<String>,
 }
 
 /// `born_in_cgroup`: cloned straight into the container's cgroup2 directory.
 pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel, born_in_cgroup: bool) -> ! {
-    let launch = match setup(cfg, plan, &ch, born_in_cgroup) {
+    crate::logging::forget_log_file();
+    let launch = match keep_only(&setup_fds(cfg, &ch)).and_then(|()| setup(cfg, plan, &ch, born_in_cgroup)) {
         Ok(launch) => launch,
         Err(e) => {
             let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
             crate::sys::exit_now(1);
         }
     };
+    // From here on the init waits for `start`, seen by whatever `exec` puts in the container:
+    // it holds stdio, the preserved fds and the start socket, nothing else of the runtime's.
+    let mut waiting = preserved(cfg);
+    waiting.extend([ch.raw_fd(), cfg.start.as_raw_fd()]);
+    if let Err(e) = keep_only(&waiting) {
+        let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
+        crate::sys::exit_now(1);
+    }
     if let Err(e) = ch.send(&Message::Ready) {
         eprintln!("berth: container init: {e}");
         crate::sys::exit_now(1);
@@ -50,6 +57,25 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel, born_in_cgroup: bool) -> 
     let e = launch_process(cfg, launch);
     eprintln!("berth: {e}");
     crate::sys::exit_now(e.run_exit_code());
+}
+
+/// stdio and the fds the caller passed on (--preserve-fds, LISTEN_FDS).
+fn preserved(cfg: &InitConfig) -> Vec<RawFd> {
+    (0..3 + cfg.preserve_fds as RawFd).collect()
+}
+
+/// What setup still needs of the fds the init was cloned with: the init is a clone of berth
+/// and holds all of berth's until it closes them (the state directory's lock among them).
+fn setup_fds(cfg: &InitConfig, ch: &Channel) -> Vec<RawFd> {
+    let mut keep = preserved(cfg);
+    keep.extend([ch.raw_fd(), cfg.start.as_raw_fd()]);
+    keep.extend(cfg.console.map(|c| c.as_raw_fd()));
+    keep.extend(cfg.idmaps.iter().flatten().map(|f| f.as_raw_fd()));
+    keep
+}
+
+fn keep_only(fds: &[RawFd]) -> Result<()> {
+    super::fds::close_all_except(fds)
 }
 
 fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> Result<Launch> {
@@ -100,21 +126,16 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     rootfs::protect(spec, &root)?;
     drop(root);
     let state = run_create_hooks(spec, ch)?;
-    let fifo =
-        open(cfg.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ctx("open exec fifo", cfg.fifo.display())?;
-    let host_proc =
-        open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open", "/proc")?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
-    let mut program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
-    if let Some(listener) = program.seccomp_listener.take() {
-        hand_over_listener(ch, &listener)?;
-    }
-    Ok(Launch { fifo, host_proc, program, state })
+    let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
+    Ok(Launch { program, state })
 }
 
+/// After `start` connects: startContainer hooks, then the report `start` waits for (it runs
+/// the poststart hooks when it arrives), then the filter and execve.
 fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
-    let fifo = match wait_for_start(&launch) {
-        Ok(fifo) => fifo,
+    let conn = match start_gate::wait(cfg.start) {
+        Ok(conn) => conn,
         Err(e) => return e,
     };
     if let Some(state) = &launch.state {
@@ -122,13 +143,7 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
             return e;
         }
     }
-    // `start` runs the poststart hooks when this byte arrives: after startContainer's.
-    if let Err(e) = nix::unistd::write(&fifo, b"0") {
-        return Error::sys("write", "exec fifo", e);
-    }
-    drop(fifo);
-    drop(launch.host_proc);
-    launch::exec(&launch.program)
+    launch::exec(&launch.program, &mut |listener| start_gate::report_started(&conn, listener))
 }
 
 /// The overlay the parent made while this init set itself up, if it could make one.
@@ -137,12 +152,6 @@ fn receive_overlay(ch: &Channel) -> Result<Option<OwnedFd>> {
         Some((Message::OverlayMade, tree)) => Ok(tree),
         other => Err(Error::Init { code: 125, msg: format!("sync channel: expected the overlay, got {other:?}") }),
     }
-}
-
-/// The parent delivers the NOTIFY listener to the engine before the init reports ready.
-pub fn hand_over_listener(ch: &Channel, listener: &OwnedFd) -> Result<()> {
-    ch.send_fd(&Message::SeccompListener, listener)?;
-    ch.expect("listener sent", |m| matches!(m, Message::ListenerSent)).map(drop)
 }
 
 /// process.terminal: a pty from the container's devpts, its peer bind-mounted on /dev/console
@@ -196,20 +205,7 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     unshare(CloneFlags::CLONE_NEWPID).ctx("unshare", "pid namespace")?;
-    let (wait_r, wait_w) = nix::unistd::pipe().ctx("pipe", "init handover")?;
-    match crate::sys::clone_fork(CloneFlags::empty()).ctx("fork", "init into its pid namespace")? {
-        Some(child) => {
-            drop(wait_r);
-            let code = i32::from(ch.send(&Message::InitPid { pid: child.as_raw() }).is_err());
-            drop(wait_w);
-            crate::sys::exit_now(code)
-        }
-        None => {
-            drop(wait_w);
-            let _ = nix::unistd::read(&wait_r, &mut [0u8; 1]);
-            Ok(())
-        }
-    }
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
 }
 
 /// Become the user namespace's root so the rest of setup runs with its full capabilities.
@@ -263,12 +259,4 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
     };
     hooks::run(HookPoint::CreateContainer, Some(h), &state)?;
     Ok(Some(state))
-}
-
-/// Blocks until `start` opens the FIFO for reading. The FIFO's path is outside the new root,
-/// so it is reopened through the O_PATH fd and the host /proc kept from before pivot_root.
-fn wait_for_start(launch: &Launch) -> Result<OwnedFd> {
-    let rel = format!("self/fd/{}", launch.fifo.as_raw_fd());
-    openat(launch.host_proc.as_fd(), rel.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx("open exec fifo", "for writing")
 }

@@ -1,17 +1,26 @@
 //! The last steps every container process takes, the init and an exec'd one alike: limits,
-//! identity, cwd, finding the program, closing the runtime's fds, and execve.
+//! working directory, identity, finding the program, and at the very end the seccomp filter
+//! and execve.
+//!
+//! The filter goes in last: whatever a profile denies or hands to a NOTIFY listener must not
+//! be something berth still has to do (a profile without close_range, a NOTIFY rule on
+//! getcwd, used to fail or hang `create`). After it is loaded only three things happen: the
+//! NOTIFY listener, if any, is handed over at once (so the agent can answer whatever comes
+//! next; the call that hands it over is one a profile may not notify, see seccomp::compile),
+//! CAP_SYS_ADMIN is dropped where it was held only to load the filter, and execve.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::unistd::{chdir, getcwd};
 use oci_spec::runtime::{LinuxCapabilities, Process};
 
 use super::exec_path;
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::security::seccomp::{self, Compiled};
 use crate::security::{self, capabilities, credentials, rlimits};
-use std::os::fd::OwnedFd;
 
 /// A program ready for execve.
 pub struct Program {
@@ -19,19 +28,20 @@ pub struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
     arg0: String,
-    /// Filters that go in last, right before execve (the no_new_privileges case).
-    late_seccomp: Option<Compiled>,
-    /// The NOTIFY listener, when a filter with NOTIFY rules is already loaded.
-    pub seccomp_listener: Option<OwnedFd>,
+    seccomp: Option<Compiled>,
+    /// CAP_SYS_ADMIN is held only to load the filter (a process without no_new_privileges
+    /// needs it to) and dropped right after.
+    release_sys_admin: bool,
 }
 
-/// Everything after the process is in its namespaces and root. Errors here are the ones `run`
-/// maps to 126/127, and they are found before the caller reports "ready".
-///
-/// Seccomp goes in as late as it can: without no_new_privileges the kernel demands
-/// CAP_SYS_ADMIN to load a filter, so it is loaded before the capabilities are dropped; with
-/// it, right before execve — unless it has NOTIFY rules, whose listener the parent must
-/// receive before "ready".
+impl Program {
+    pub fn has_seccomp_listener(&self) -> bool {
+        self.seccomp.as_ref().is_some_and(Compiled::has_notify)
+    }
+}
+
+/// Everything before the filter: the errors `run` maps to 126/127 and every refusal of the
+/// kernel are found here, before the caller reports "ready".
 pub fn prepare(
     process: &Process,
     in_userns: bool,
@@ -40,40 +50,51 @@ pub fn prepare(
     seccomp: Option<&Compiled>,
 ) -> Result<Program> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    let mut seccomp_listener = None;
-    let mut late_seccomp = None;
-    match seccomp {
-        Some(filters) if !nnp => seccomp_listener = seccomp::load(filters)?,
-        Some(filters) => late_seccomp = Some(filters.clone()),
-        None => {}
+    let caps = process.capabilities().clone().unwrap_or_else(no_capabilities);
+    capabilities::drop_bounding(&caps)?;
+    // As root first: a cwd only root can enter (a volume owned by the runtime's user) works,
+    // as in runc; a cwd only the container's user can enter is tried again as that user.
+    let entered = enter_cwd(process.cwd(), true)?;
+    let may_setgroups = !in_userns || setgroups_allowed();
+    credentials::switch_user(process.user(), may_setgroups)?;
+    if !entered {
+        enter_cwd(process.cwd(), false)?;
     }
-    become_user(process, in_userns)?;
-    if let Some(filters) = late_seccomp.take_if(|f| f.has_notify()) {
-        seccomp_listener = seccomp::load(&filters)?;
-    }
-    enter_cwd(process.cwd())?;
+    check_cwd_inside_root(process.cwd())?;
     let args = process.args().as_deref().unwrap_or_default();
     let arg0 = args.first().cloned().ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
+    // As the container's user, so PATH is searched with its permissions, as execvp would.
     let path = exec_path::find(&arg0, &env)?;
-    keep_only_stdio_and_preserved(preserve_fds)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let release_sys_admin = seccomp.is_some() && !nnp && !capabilities::grants_sys_admin(&caps);
+    capabilities::apply(&caps, release_sys_admin)?;
+    credentials::set_umask(process.user());
+    if nnp {
+        security::set_no_new_privileges()?;
+    }
+    super::fds::keep_for_exec(preserve_fds)?;
     Ok(Program {
         path: CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::InvalidConfig("process.args[0] contains a NUL byte".into()))?,
         argv: cstrings(args)?,
         envp: cstrings(&env)?,
         arg0,
-        late_seccomp,
-        seccomp_listener,
+        seccomp: seccomp.cloned(),
+        release_sys_admin,
     })
 }
 
-/// Replaces the process; returns only the error (mapped to 127/126 for `run`).
-pub fn exec(program: &Program) -> Error {
-    if let Some(filters) = &program.late_seccomp {
-        if let Err(e) = seccomp::load(filters) {
+/// Loads the filter and replaces the process; returns only the error (mapped to 127/126 for
+/// `run`). `hand_over` is called exactly once: with the NOTIFY listener right after the filter
+/// is loaded when there is one, else with None before the filter.
+pub fn exec(program: &Program, hand_over: &mut dyn FnMut(Option<&OwnedFd>) -> Result<()>) -> Error {
+    if let Err(e) = load_filter(program, hand_over) {
+        return e;
+    }
+    if program.release_sys_admin {
+        if let Err(e) = capabilities::release_sys_admin() {
             return e;
         }
     }
@@ -82,23 +103,19 @@ pub fn exec(program: &Program) -> Error {
         Ok(never) => match never {},
     };
     match errno {
-        nix::errno::Errno::ENOENT => Error::ExecNoSuchFile(program.arg0.clone()),
-        nix::errno::Errno::EACCES => Error::ExecPermission(program.arg0.clone()),
+        Errno::ENOENT => Error::ExecNoSuchFile(program.arg0.clone()),
+        Errno::EACCES => Error::ExecPermission(program.arg0.clone()),
         e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", program.arg0) },
     }
 }
 
-fn become_user(process: &Process, in_userns: bool) -> Result<()> {
-    let caps = process.capabilities().clone().unwrap_or_else(no_capabilities);
-    capabilities::drop_bounding(&caps)?;
-    let may_setgroups = !in_userns || setgroups_allowed();
-    credentials::switch_user(process.user(), may_setgroups)?;
-    capabilities::apply(&caps)?;
-    credentials::set_umask(process.user());
-    if process.no_new_privileges().unwrap_or(false) {
-        security::set_no_new_privileges()?;
-    }
-    Ok(())
+fn load_filter(program: &Program, hand_over: &mut dyn FnMut(Option<&OwnedFd>) -> Result<()>) -> Result<()> {
+    let Some(filters) = program.seccomp.as_ref().filter(|f| f.has_notify()) else {
+        hand_over(None)?;
+        return program.seccomp.as_ref().map(seccomp::load).transpose().map(drop);
+    };
+    let listener = seccomp::load(filters)?;
+    hand_over(listener.as_ref())
 }
 
 fn no_capabilities() -> LinuxCapabilities {
@@ -109,22 +126,23 @@ fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(true)
 }
 
+/// chdir to process.cwd; Ok(false) when `first_try` and the directory is not ours to enter
+/// yet (the switch to the container's user may change that).
+fn enter_cwd(cwd: &Path, first_try: bool) -> Result<bool> {
+    match chdir(cwd) {
+        Ok(()) => Ok(true),
+        Err(Errno::EACCES | Errno::EPERM) if first_try => Ok(false),
+        Err(e) => Err(Error::sys("chdir to process.cwd", cwd.display(), e)),
+    }
+}
+
 /// The cwd must be inside the new root: a cwd inherited through a leaked fd (CVE-2024-21626)
 /// makes getcwd fail, which is refused here.
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    chdir(cwd).ctx("chdir to process.cwd", cwd.display())?;
+fn check_cwd_inside_root(cwd: &Path) -> Result<()> {
     match getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::PathEscape { path: cwd.display().to_string() }),
     }
-}
-
-/// Every fd above stdio and the preserved ones closes on execve.
-fn keep_only_stdio_and_preserved(preserve: u32) -> Result<()> {
-    for fd in 3..3 + preserve as i32 {
-        crate::sys::clear_cloexec(fd).ctx("keep preserved fd", fd)?;
-    }
-    crate::sys::cloexec_from(3 + preserve).ctx("mark close-on-exec", format!("fds from {}", 3 + preserve))
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>> {

@@ -3,10 +3,13 @@
 
 pub mod exec;
 pub mod exec_path;
+pub mod fds;
 pub mod init;
 pub mod launch;
 pub mod namespaces;
+pub mod sealed_exe;
 pub mod spawn;
+pub mod start_gate;
 pub mod supervise;
 pub mod sync;
 mod sysctl;
@@ -33,4 +36,29 @@ pub fn fork_into_cgroup(flags: nix::sched::CloneFlags, cgroups: &[crate::cgroups
         }
     }
     crate::sys::clone_fork(flags).map(|child| Forked { child, born_in_unified: false })
+}
+
+/// Forks the process that is to live in the pid (and time) namespace this process set for its
+/// children, and makes this process's parent its parent (CLONE_PARENT), so the runtime can
+/// wait for it. Here (the intermediate) the new pid goes to the runtime as `report(pid)` and
+/// the intermediate exits; the child is held on a pipe until that report is sent, so the
+/// runtime hears of it before anything the child says. Returns only in the child.
+pub fn fork_into_pid_namespace(ch: &sync::Channel, report: impl Fn(i32) -> sync::Message) -> crate::Result<()> {
+    use crate::error::SysContext;
+    let (hold_r, hold_w) = nix::unistd::pipe().ctx("pipe", "handover to the container's pid namespace")?;
+    match crate::sys::clone_fork(nix::sched::CloneFlags::CLONE_PARENT)
+        .ctx("fork", "into the container's pid namespace")?
+    {
+        Some(child) => {
+            drop(hold_r);
+            let code = i32::from(ch.send(&report(child.as_raw())).is_err());
+            drop(hold_w);
+            crate::sys::exit_now(code)
+        }
+        None => {
+            drop(hold_w);
+            let _ = nix::unistd::read(&hold_r, &mut [0u8; 1]);
+            Ok(())
+        }
+    }
 }

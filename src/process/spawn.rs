@@ -24,7 +24,8 @@ pub struct InitConfig<'a> {
     pub spec: &'a Spec,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
-    pub fifo: &'a Path,
+    /// The listening socket `start` connects to (start_gate); the init waits on it.
+    pub start: &'a OwnedFd,
     pub cgroups: &'a [CgroupDir],
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -43,8 +44,6 @@ pub struct InitConfig<'a> {
 pub trait ParentSide {
     /// prestart and createRuntime hooks; returns the state JSON the container-side hooks get.
     fn run_hooks(&mut self, pid: Pid) -> Result<String>;
-    /// Hands the seccomp NOTIFY listener to linux.seccomp.listenerPath.
-    fn deliver_listener(&mut self, pid: Pid, listener: OwnedFd) -> Result<()>;
 }
 
 /// Returns the init's host pid once it waits on the exec FIFO. On failure the init is killed
@@ -106,10 +105,6 @@ fn handshake(
                 // The first child made the real init and exits; reap it.
                 let _ = waitpid(pid, None);
                 *init = Pid::from_raw(real);
-            }
-            Some((Message::SeccompListener, Some(fd))) => {
-                parent.deliver_listener(*init, fd)?;
-                ch.send(&Message::ListenerSent)?;
             }
             Some((Message::RunHooks, _)) => {
                 let state = parent.run_hooks(*init)?;

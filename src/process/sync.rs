@@ -26,15 +26,16 @@ pub enum Message {
     RunHooks,
     /// parent -> init: hooks ran; here is the state JSON for the container-side hooks.
     HooksDone { state: String },
-    /// init -> parent: everything is set up; the init now waits on the exec FIFO.
+    /// init -> parent: everything is set up; the init now waits for `start`. From an exec'd
+    /// process: it is about to exec, and its seccomp NOTIFY listener may ride along.
     Ready,
     /// init -> parent: the init failed; `code` is the exit code `run` reports.
     Failed { code: i32, msg: String },
-    /// init -> parent: the seccomp NOTIFY listener fd rides along (SCM_RIGHTS), for the
-    /// parent to hand to linux.seccomp.listenerPath.
-    SeccompListener,
-    /// parent -> init: the listener was delivered.
+    /// parent -> exec'd process: its seccomp NOTIFY listener was delivered.
     ListenerSent,
+    /// intermediate -> parent: the exec'd process was forked into the container's pid
+    /// namespace, with the runtime as its parent; `pid` is its host pid.
+    ExecPid { pid: i32 },
     /// parent -> init: the overlay rootfs, made as a detached mount while the init set itself
     /// up, rides along (SCM_RIGHTS). Without an fd the init mounts the overlay itself.
     OverlayMade,
@@ -51,6 +52,10 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &Message) -> Result<()> {
         let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init { code: 125, msg: e.to_string() })?;
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).ctx("send", "sync channel")?;

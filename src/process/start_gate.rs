@@ -1,0 +1,134 @@
+//! How `start` releases a created container's init.
+//!
+//! `create` binds a listening unix socket in the container's state directory (start.sock)
+//! and the init inherits it; once set up, the init waits in accept(2), and `start` connects.
+//! The init so needs no path outside the container after pivot_root, and holds nothing of
+//! the host while it waits: a socket cannot be reopened through /proc/<pid>/fd, unlike the
+//! exec FIFO and the host /proc directory it used to keep for reopening that FIFO. Nothing in
+//! the container can reach the socket's path to start it early either.
+//!
+//! Over the connection the init says it has run the startContainer hooks, handing over the
+//! seccomp NOTIFY listener when its filter has one (loaded only then, right before execve);
+//! `start` delivers the listener and answers before the init goes on.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    accept4, bind, connect, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog, ControlMessage,
+    ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+
+use crate::error::{Error, Result, SysContext};
+
+/// The socket's name in the state directory; while it exists, the container is `created`.
+pub const SOCKET: &str = "start.sock";
+
+/// The socket's path, or a path through the state directory's fd when the full path is longer
+/// than a unix socket address holds (108 bytes: engines' state roots can be deep).
+fn address(state_dir: &Path) -> Result<(UnixAddr, Option<OwnedFd>)> {
+    let path = state_dir.join(SOCKET);
+    if let Ok(addr) = UnixAddr::new(&path) {
+        return Ok((addr, None));
+    }
+    let dir = nix::fcntl::open(
+        state_dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open", state_dir.display())?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()));
+    let addr = UnixAddr::new(&short).ctx("socket address", path.display())?;
+    Ok((addr, Some(dir)))
+}
+
+/// create's side: made before the init is cloned, which inherits it.
+pub fn open(state_dir: &Path) -> Result<OwnedFd> {
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .ctx("create socket", "start socket")?;
+    let (addr, _dir) = address(state_dir)?;
+    bind(sock.as_raw_fd(), &addr).ctx("bind", state_dir.join(SOCKET).display())?;
+    listen(&sock, Backlog::new(1).unwrap_or(Backlog::MAXCONN)).ctx("listen", state_dir.join(SOCKET).display())?;
+    Ok(sock)
+}
+
+/// The init's side: blocks until `start` connects.
+pub fn wait(listener: &OwnedFd) -> Result<OwnedFd> {
+    loop {
+        match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            // SAFETY: accept4 returned a new fd that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for", "start", e)),
+        }
+    }
+}
+
+/// The init's side: reports that it is about to exec, with the seccomp listener if there is
+/// one, and then waits until `start` has delivered it.
+pub fn report_started(conn: &OwnedFd, seccomp_listener: Option<&OwnedFd>) -> Result<()> {
+    let fds: Vec<RawFd> = seccomp_listener.iter().map(|fd| fd.as_raw_fd()).collect();
+    let cmsg: Vec<ControlMessage> = if fds.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(&fds)] };
+    sendmsg::<()>(conn.as_raw_fd(), &[IoSlice::new(b"0")], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+        .ctx("report", "start")?;
+    if seccomp_listener.is_some() {
+        let mut byte = [0u8; 1];
+        nix::unistd::read(conn, &mut byte).ctx("wait for", "start to deliver the seccomp listener")?;
+    }
+    Ok(())
+}
+
+/// `start`'s side: connects, and waits until the init reports (or exits: `init` is its pidfd).
+/// Returns the connection and the seccomp listener the init handed over, if any.
+pub fn release(state_dir: &Path, init: &OwnedFd) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .ctx("create socket", "start socket")?;
+    let (addr, _dir) = address(state_dir)?;
+    match connect(sock.as_raw_fd(), &addr) {
+        Ok(()) => {}
+        Err(Errno::ECONNREFUSED | Errno::ENOENT) => return Err(init_gone()),
+        Err(e) => return Err(Error::sys("connect to", state_dir.join(SOCKET).display(), e)),
+    }
+    let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            r => r.ctx("wait for", "container init")?,
+        };
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Err(init_gone());
+        }
+    }
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .ctx("receive", "start report")?;
+    if msg.bytes == 0 {
+        return Err(init_gone());
+    }
+    let mut listener = None;
+    for c in msg.cmsgs().ctx("read control message", "start report")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+            listener = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
+        }
+    }
+    Ok((sock, listener))
+}
+
+/// `start`'s answer once the listener is delivered.
+pub fn answer(conn: &OwnedFd) -> Result<()> {
+    nix::sys::socket::send(conn.as_raw_fd(), b"1", MsgFlags::MSG_NOSIGNAL).ctx("answer", "container init")?;
+    Ok(())
+}
+
+fn init_gone() -> Error {
+    Error::Init { code: 125, msg: "container init exited before start".into() }
+}
