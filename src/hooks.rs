@@ -23,6 +23,15 @@ pub enum HookPoint {
 }
 
 impl HookPoint {
+    pub const ALL: [HookPoint; 6] = [
+        HookPoint::Prestart,
+        HookPoint::CreateRuntime,
+        HookPoint::CreateContainer,
+        HookPoint::StartContainer,
+        HookPoint::Poststart,
+        HookPoint::Poststop,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             HookPoint::Prestart => "prestart",

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod image;
 pub mod logging;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

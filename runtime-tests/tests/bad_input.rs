@@ -42,6 +42,10 @@ fn config_mistakes() {
         ),
         ("not in a separate kernel namespace", Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}))),
         (
+            "must be greater than zero",
+            Box::new(|c| c["hooks"] = json!({"prestart": [{"path": "/bin/true", "timeout": 0}]})),
+        ),
+        (
             "need a user namespace",
             Box::new(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
         ),

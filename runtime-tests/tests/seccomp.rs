@@ -183,6 +183,110 @@ fn notify_delivers_the_listener_which_answers_the_call() {
     assert!(out.ends_with("done\n"));
 }
 
+/// A NOTIFY rule on a call the runtime needs to hand the listener over would wait for an agent
+/// that cannot answer yet; runc refuses `write` and a NOTIFY default with the same words.
+#[test]
+fn notify_on_what_hands_over_the_listener_is_refused() {
+    let cases = [
+        (json!({"defaultAction": "SCMP_ACT_NOTIFY"}), "SCMP_ACT_NOTIFY cannot be used as default action"),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ),
+    ];
+    for (mut profile, needle) in cases {
+        let mut b = Bundle::new("secnotifybad");
+        profile["listenerPath"] = json!(b.dir.join("agent.sock"));
+        b.config["linux"]["seccomp"] = profile;
+        b.sh("true");
+        let out = b.create();
+        assert!(!out.status.success(), "{needle}: accepted");
+        assert!(stderr(&out).contains(needle), "{needle}: {}", stderr(&out));
+        b.assert_nothing_left();
+    }
+}
+
+/// Nothing berth does after loading the filter may be something the profile denies: profiles
+/// without close_range or getcwd (older engines', runtime-tools') must work, with and without
+/// no_new_privileges.
+#[test]
+fn a_profile_denying_what_the_runtime_used_to_call_late_still_runs() {
+    for nnp in [false, true] {
+        let mut b = Bundle::new("seclate");
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["close_range", "getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.sh("echo ran");
+        assert_eq!(b.run_ok(), "ran\n", "nnp={nnp}");
+    }
+}
+
+/// A NOTIFY rule on a call berth used to make between loading the filter and execve (getcwd)
+/// made `create` wait for ever on an agent that had no listener yet. The agent here answers
+/// every notification with EXDEV; the run must finish, and only the container's own getcwd
+/// reaches it.
+#[test]
+fn notify_on_getcwd_does_not_hang_create() {
+    for nnp in [true, false] {
+        let mut b = Bundle::new("secnotifycwd");
+        let sock = b.dir.join("listener.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.sh("pwd 2>&1; echo done");
+        let agent = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 8192];
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+            let mut fd = None;
+            for c in msg.cmsgs().unwrap() {
+                if let ControlMessageOwned::ScmRights(f) = c {
+                    // SAFETY: SCM_RIGHTS installed this fd in our table; we are its only owner.
+                    fd = Some(unsafe { OwnedFd::from_raw_fd(f[0]) });
+                }
+            }
+            let fd = fd.expect("no listener fd");
+            let mut answered = 0;
+            loop {
+                let mut req = Notif::default();
+                // SAFETY: NOTIF_RECV fills the zeroed 80-byte struct `req`, which lives across the call.
+                let r = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV as _, &mut req as *mut Notif) };
+                if r != 0 {
+                    return answered;
+                }
+                let resp = NotifResp { id: req.id, val: 0, error: -libc::EXDEV, flags: 0 };
+                // SAFETY: NOTIF_SEND reads the 24-byte `resp`, which lives across the call.
+                unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND as _, &resp as *const NotifResp) };
+                answered += 1;
+            }
+        });
+        b.save();
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(berth_bin())
+            .arg("--root")
+            .arg(&b.root)
+            .args(["run", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(124), "run hung (nnp={nnp})");
+        assert!(out.status.success(), "nnp={nnp}: {}", stderr(&out));
+        assert!(stdout(&out).ends_with("done\n"), "{}", stdout(&out));
+        assert!(agent.join().unwrap() >= 1, "the container's own getcwd never reached the agent");
+    }
+}
+
 #[test]
 fn filter_flags_are_applied() {
     let mut b = Bundle::new("secflags");

@@ -35,17 +35,9 @@ fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> 
     let known: Vec<&str> =
         subsystems.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).collect();
     let mut found: Vec<Hierarchy> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 5 || right.len() < 3 {
-            continue;
-        }
-        let (mount_root, mountpoint, fstype, options) = (left[3], left[4], right[0], right[2]);
-        let (unified, controllers) = match fstype {
+    for m in crate::procfs::parse_mountinfo(mountinfo) {
+        let (mount_root, options) = (m.root.as_str(), m.super_options.as_str());
+        let (unified, controllers) = match m.fstype.as_str() {
             "cgroup2" => (true, Vec::new()),
             "cgroup" => {
                 let ctrls: Vec<String> = options
@@ -68,7 +60,7 @@ fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> 
             .strip_prefix(mount_root)
             .map(|p| Path::new("/").join(p))
             .unwrap_or_else(|_| PathBuf::from(&own));
-        found.push(Hierarchy { mountpoint: unescape(mountpoint).into(), controllers, unified, own_path });
+        found.push(Hierarchy { mountpoint: m.mount_point, controllers, unified, own_path });
     }
     found
 }
@@ -88,11 +80,6 @@ fn own_cgroup(membership: &str, unified: bool, controllers: &[String]) -> Option
         };
         matches.then(|| path.to_string())
     })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 #[cfg(test)]

@@ -120,13 +120,13 @@ fn root_propagation(spec: &Spec) -> Result<MsFlags> {
 /// pivot_root refuses a new root whose parent mount is shared; with rootfsPropagation=shared
 /// the parent of the rootfs is made private first (only that one mount, not the tree).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ctx("read", "/proc/self/mountinfo")?;
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let mountpoint = mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
+    let mountpoint = crate::procfs::mounts()?
+        .into_iter()
+        .map(|m| m.mount_point)
         .filter(|mp| parent.starts_with(mp))
-        .max_by_key(|mp| mp.len())
-        .unwrap_or("/");
-    mount(None::<&str>, mountpoint, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).ctx("make private", mountpoint)
+        .max_by_key(|mp| mp.as_os_str().len())
+        .unwrap_or_else(|| "/".into());
+    mount(None::<&str>, &mountpoint, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+        .ctx("make private", mountpoint.display())
 }

@@ -12,7 +12,6 @@ use super::options::{self, MountOptions};
 use super::path::{fd_path, Root};
 use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result, SysContext};
-use crate::sys::mount_setattr_recursive;
 
 /// What mounting needs to know beyond the mount entry itself.
 pub struct MountContext<'a> {
@@ -45,6 +44,9 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&st
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroupfs(root, dest, &opts, ctx),
         _ => {
             let source = m.source().as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| fstype.to_string());
+            if matches!(fstype, "proc" | "sysfs") {
+                require_plain_directory(root, dest, fstype)?;
+            }
             let target = root.mkdir_all(dest)?;
             if opts.copy_up && fstype == "tmpfs" {
                 return tmpfs_copy_up(root, &source, &target, dest, &opts);
@@ -72,6 +74,19 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&st
                 Ok(()) => finish(root, dest, &opts),
             }
         }
+    }
+}
+
+/// procfs and sysfs go on an ordinary directory only: a /proc that is a symlink would put the
+/// kernel's files elsewhere than everything else (masks, LSM profiles writing through
+/// /proc/self/attr: CVE-2019-16884) expects them; runc and crun refuse it too.
+fn require_plain_directory(root: &Root, dest: &Path, fstype: &str) -> Result<()> {
+    match root.lstat(dest)? {
+        Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Err(Error::InvalidConfig(format!(
+            "{fstype} must be mounted on an ordinary directory, and {} in the rootfs is not one",
+            root.display(dest)
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -214,7 +229,7 @@ fn finish(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
         let tree = root
             .resolve_with(dest, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)
             .ctx("open", root.display(dest))?;
-        mount_setattr_recursive(&tree, opts.rec_set, opts.rec_clr)
+        crate::sys::mount_setattr(&tree, opts.rec_set, opts.rec_clr, true)
             .ctx("set recursive mount attributes on", root.display(dest))?;
     }
     Ok(())

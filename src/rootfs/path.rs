@@ -50,6 +50,22 @@ impl Root {
         openat2(self.fd.as_fd(), &relative(rel), how)
     }
 
+    /// What `rel` itself is, its last component not followed: None when it does not exist.
+    pub fn lstat(&self, rel: &Path) -> Result<Option<nix::sys::stat::FileStat>> {
+        let rel = relative(rel);
+        let Some(name) = rel.file_name() else { return Ok(None) };
+        let parent = match self.resolve(rel.parent().unwrap_or(Path::new(""))) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(Error::sys("open", self.display(rel.parent().unwrap_or(Path::new(""))), e)),
+        };
+        match nix::sys::stat::fstatat(&parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::sys("stat", self.display(&rel), e)),
+        }
+    }
+
     /// Creates every missing directory of `rel` inside the root and returns the last one.
     pub fn mkdir_all(&self, rel: &Path) -> Result<OwnedFd> {
         self.mkdir_all_following(rel, 0)

@@ -21,6 +21,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_process(spec)?;
     check_mounts(spec)?;
     check_namespaces(spec)?;
+    check_hooks(spec)?;
     Ok(rootfs)
 }
 
@@ -38,6 +39,10 @@ fn check_version(version: &str) -> Result<()> {
 fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root = spec.root().as_ref().ok_or_else(|| invalid("root is required"))?;
     let rootfs = bundle.join(root.path());
+    // The host's own `/` (root.path "../../.." and the like) is no container's root.
+    if std::fs::canonicalize(&rootfs).is_ok_and(|p| p == Path::new("/")) {
+        return Err(invalid(format!("root.path {:?} is the host's root directory", root.path())));
+    }
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => Ok(rootfs),
         Ok(_) => Err(invalid(format!("rootfs {rootfs:?} is not a directory"))),
@@ -57,6 +62,23 @@ fn check_process(spec: &Spec) -> Result<()> {
     for var in process.env().iter().flatten() {
         if !var.contains('=') {
             return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
+        }
+    }
+    Ok(())
+}
+
+/// config.md: "If set, timeout MUST be greater than zero."
+fn check_hooks(spec: &Spec) -> Result<()> {
+    let Some(hooks) = spec.hooks().as_ref() else { return Ok(()) };
+    for point in crate::hooks::HookPoint::ALL {
+        for hook in point.of(hooks) {
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(invalid(format!(
+                    "{} hook {:?}: timeout {t} must be greater than zero",
+                    point.name(),
+                    hook.path()
+                )));
+            }
         }
     }
     Ok(())

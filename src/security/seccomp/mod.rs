@@ -123,6 +123,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     if groups.contains_key(&Action::Notify) && s.listener_path().is_none() {
         return Err(invalid("SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath"));
     }
+    check_notify(s)?;
     let all: Vec<&Rule> = groups.values().flatten().collect();
     let mut filters = Vec::new();
     // The per-action filters first: once a filter is loaded it judges the next seccomp(2)
@@ -138,6 +139,23 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let base = arch::build(&arches, &all, Action::Allow, default, Action::KillProcess)?;
     filters.extend(base.into_iter().map(|program| Filter { program, notify: false }));
     Ok(Compiled { filters, flags: flags(s) })
+}
+
+/// Syscalls a container process makes after loading its filter and before the NOTIFY listener
+/// has reached the agent: notifying one of them would wait for an agent that cannot answer
+/// yet. `write` as well, which runc refuses with the same words (and berth used to call).
+const HANDS_OVER_THE_LISTENER: [&str; 2] = ["sendmsg", "write"];
+
+fn check_notify(s: &LinuxSeccomp) -> Result<()> {
+    if Action::of(s.default_action(), None) == Action::Notify {
+        return Err(invalid("SCMP_ACT_NOTIFY cannot be used as default action"));
+    }
+    for sc in s.syscalls().iter().flatten().filter(|sc| Action::of(sc.action(), None) == Action::Notify) {
+        if let Some(name) = sc.names().iter().find(|n| HANDS_OVER_THE_LISTENER.contains(&n.as_str())) {
+            return Err(invalid(&format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall")));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(msg: &str) -> Error {
