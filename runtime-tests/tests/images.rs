@@ -400,6 +400,50 @@ fn hostile_layers_are_refused_with_nothing_left() {
 
 use std::os::unix::process::CommandExt;
 
+/// Rewrites the first layer descriptor's declared size (and the manifest's digest in the index).
+fn declare_layer_size(image: &Image, size: u64) {
+    let index_path = image.layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let blobs = image.layout.join("blobs/sha256");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(blobs.join(&old[7..])).unwrap()).unwrap();
+    manifest["layers"][0]["size"] = json!(size);
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = sha256(&bytes);
+    std::fs::write(blobs.join(&digest), &bytes).unwrap();
+    index["manifests"][0]["digest"] = json!(format!("sha256:{digest}"));
+    index["manifests"][0]["size"] = json!(bytes.len());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A layer blob must be as large as its descriptor declares, and a compressed layer may not
+/// unpack to more than a bounded multiple of its size: nothing is left in the cache either way.
+#[test]
+fn lying_sizes_and_decompression_bombs_are_refused() {
+    let s = Scratch::new("bombs");
+    let mut tar = LayerTar::new();
+    tar.file("hello", "hi\n");
+    let image =
+        build_image(&s.dir.join("liar"), &[(tar.finish(), Compression::Gzip)], json!({"Cmd": ["true"]}), "latest");
+    declare_layer_size(&image, 1_000_000_000_000_000);
+    let out = s.run(&["run", "--image", image.layout.to_str().unwrap(), "--name", "liar"]);
+    assert!(!out.status.success(), "a layer declared 10^15 bytes was accepted");
+    assert!(stderr(&out).contains("declares 1000000000000000"), "{}", stderr(&out));
+    s.assert_cache_clean();
+    // 300 MiB of zeros in one file: about 300 KiB once compressed.
+    let zeros = vec![0u8; 300 << 20];
+    let mut tar = LayerTar::new();
+    tar.raw(b"zeros", tar::EntryType::Regular, b"", &zeros, zeros.len() as u64);
+    let bomb = tar.finish();
+    drop(zeros);
+    let image = build_image(&s.dir.join("bomb"), &[(bomb, Compression::Gzip)], json!({"Cmd": ["true"]}), "latest");
+    let out = s.run(&["run", "--image", image.layout.to_str().unwrap(), "--name", "bomb"]);
+    assert!(!out.status.success(), "a decompression bomb was unpacked");
+    assert!(stderr(&out).contains("decompression bomb"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    s.assert_cache_clean();
+}
+
 #[test]
 fn parallel_runs_unpack_each_layer_once() {
     let s = Scratch::new("parallel");

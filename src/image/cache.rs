@@ -208,7 +208,15 @@ fn make_dir(path: &Path) -> Result<()> {
 /// uncompressed digest and, when the manifest names one, its blob digest.
 pub fn unpack_layer(source: &Source, layer: &LayerRef, into: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
     let name = layer.diff_id.to_string();
-    let (stats, blob_digest, diff_id) = unpack_stream(source.open_member(&layer.blob)?, into, whiteouts, &name)?;
+    let stored = source.member_size(&layer.blob)?;
+    if let Some(declared) = layer.size.filter(|d| *d != stored) {
+        return Err(Error::Layer {
+            layer: name,
+            reason: format!("its blob is {stored} bytes, but the manifest declares {declared}"),
+        });
+    }
+    let (stats, blob_digest, diff_id) =
+        unpack_stream(source.open_member(&layer.blob)?, stored, into, whiteouts, &name)?;
     check(&name, "uncompressed content", &layer.diff_id, &diff_id)?;
     if let Some(expected) = &layer.digest {
         check(&name, "blob", expected, &blob_digest)?;
@@ -223,15 +231,31 @@ fn check(layer: &str, what: &str, expected: &Digest, actual: &Digest) -> Result<
     Err(Error::Layer { layer: layer.into(), reason: format!("corrupt: its {what} hashes to {actual}, not {expected}") })
 }
 
-/// Unpacks a (possibly gzip- or zstd-compressed) layer blob, hashing both the blob as stored
-/// and the tar inside it. Returns (what was unpacked, blob digest, uncompressed digest).
+/// A compressed layer may unpack to this many times its size, and to this many bytes whatever
+/// its size. Real layers stay far below (text and binaries compress 2-5 times, a layer of
+/// zeros a few hundred); a decompression bomb is refused once it passes the bound, before it
+/// fills the cache (gzip reaches 1000:1, zstd far more).
+const MAX_EXPANSION: u64 = 100;
+const MIN_BOUND: u64 = 256 << 20;
+
+/// Unpacks a (possibly gzip- or zstd-compressed) layer blob of `stored` bytes, hashing both
+/// the blob as stored and the tar inside it. Returns (what was unpacked, blob digest,
+/// uncompressed digest).
 fn unpack_stream(
     blob: Box<dyn Read>,
+    stored: u64,
     into: &Path,
     whiteouts: Whiteouts,
     name: &str,
 ) -> Result<(Unpacked, Digest, Digest)> {
     let broken = |e: std::io::Error| Error::Layer { layer: name.into(), reason: format!("read: {e}") };
+    let bound = stored.saturating_mul(MAX_EXPANSION).max(MIN_BOUND);
+    let bomb = || Error::Layer {
+        layer: name.into(),
+        reason: format!(
+            "it unpacks to more than {bound} bytes from {stored} compressed: refused as a decompression bomb"
+        ),
+    };
     let mut stored = HashingReader::new(blob);
     let (stats, diff_id) = {
         let mut buffered = BufReader::with_capacity(128 * 1024, &mut stored);
@@ -243,12 +267,36 @@ fn unpack_stream(
         } else {
             Box::new(buffered)
         };
-        let mut uncompressed = HashingReader::new(tar);
-        let stats = unpack(&mut uncompressed, into, whiteouts, name)?;
-        (stats, uncompressed.finish().map_err(broken)?)
+        let mut uncompressed = HashingReader::new(Bounded { inner: tar, left: bound, exceeded: false });
+        let unpacked = unpack(&mut uncompressed, into, whiteouts, name);
+        if uncompressed.get_ref().exceeded {
+            return Err(bomb());
+        }
+        let stats = unpacked?;
+        let digest = uncompressed.finish().map_err(broken)?;
+        (stats, digest)
     };
     let blob_digest = stored.finish().map_err(broken)?;
     Ok((stats, blob_digest, diff_id))
+}
+
+/// Reads at most `left` bytes; one more is an error (and `exceeded`), not an end of stream.
+struct Bounded<R: Read> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.exceeded = true;
+            return Err(std::io::Error::other("decompression bound exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// zstd streams may hold several frames (zstd:chunked writes one per file); ruzstd decodes

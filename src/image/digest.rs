@@ -58,6 +58,10 @@ impl<R: Read> HashingReader<R> {
         HashingReader { inner, hasher: Sha256::new() }
     }
 
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// Reads what is left (a tar stream ends before its padding) and returns the digest.
     pub fn finish(mut self) -> io::Result<Digest> {
         io::copy(&mut self, &mut io::sink())?;

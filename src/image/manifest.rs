@@ -29,6 +29,8 @@ pub struct LayerRef {
     pub blob: String,
     /// The digest of the blob as stored (compressed), when the manifest names one.
     pub digest: Option<Digest>,
+    /// The blob's size as the manifest declares it (OCI descriptors do, `docker save` not).
+    pub size: Option<u64>,
     /// The digest of the uncompressed tar: the layer's identity in the cache.
     pub diff_id: Digest,
 }
@@ -44,6 +46,8 @@ struct Descriptor {
     #[serde(rename = "mediaType", default)]
     media_type: String,
     digest: String,
+    #[serde(default)]
+    size: Option<u64>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     #[serde(default)]
@@ -141,7 +145,7 @@ fn read_oci(source: &Source, tag: Option<&str>) -> Result<Image> {
     let blobs = manifest
         .layers
         .iter()
-        .map(|layer| digest_of(source, &layer.digest).map(|d| (blob_path(&d), Some(d))))
+        .map(|layer| digest_of(source, &layer.digest).map(|d| (blob_path(&d), Some(d), layer.size)))
         .collect::<Result<Vec<_>>>()?;
     image(source, config, blobs)
 }
@@ -204,21 +208,23 @@ fn read_docker(source: &Source, tag: Option<&str>) -> Result<Image> {
     let blobs = entry
         .layers
         .iter()
-        .map(|blob| (blob.clone(), if blob.starts_with("blobs/sha256/") { digest_in_name(blob) } else { None }))
+        .map(|blob| (blob.clone(), if blob.starts_with("blobs/sha256/") { digest_in_name(blob) } else { None }, None))
         .collect();
     image(source, config, blobs)
 }
 
-/// The image from its config and its layer blobs (path, digest when known), bottom first;
-/// the config's diff_ids pair with the blobs one for one.
-fn image(source: &Source, config: ConfigBlob, blobs: Vec<(String, Option<Digest>)>) -> Result<Image> {
+/// The image from its config and its layer blobs (path, digest and size when known), bottom
+/// first; the config's diff_ids pair with the blobs one for one.
+fn image(source: &Source, config: ConfigBlob, blobs: Vec<(String, Option<Digest>, Option<u64>)>) -> Result<Image> {
     if config.rootfs.diff_ids.len() != blobs.len() {
         return Err(bad(source, "the manifest and the config disagree on the number of layers"));
     }
     let layers = blobs
         .into_iter()
         .zip(&config.rootfs.diff_ids)
-        .map(|((blob, digest), diff_id)| Ok(LayerRef { blob, digest, diff_id: digest_of(source, diff_id)? }))
+        .map(|((blob, digest, size), diff_id)| {
+            Ok(LayerRef { blob, digest, size, diff_id: digest_of(source, diff_id)? })
+        })
         .collect::<Result<_>>()?;
     Ok(Image { config: config.config, layers })
 }

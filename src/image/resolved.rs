@@ -39,6 +39,8 @@ struct Entry {
 struct Layer {
     blob: String,
     digest: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
     diff_id: String,
 }
 
@@ -137,7 +139,7 @@ pub fn recall(key: &Key) -> Option<Image> {
                 Some(d) => Some(Digest::parse(&d)?),
                 None => None,
             };
-            Some(LayerRef { blob: l.blob, digest, diff_id: Digest::parse(&l.diff_id)? })
+            Some(LayerRef { blob: l.blob, digest, size: l.size, diff_id: Digest::parse(&l.diff_id)? })
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Image { config: entry.config, layers })
@@ -151,6 +153,7 @@ pub fn remember(key: &Key, image: &Image) {
         .map(|l| Layer {
             blob: l.blob.clone(),
             digest: l.digest.as_ref().map(Digest::to_string),
+            size: l.size,
             diff_id: l.diff_id.to_string(),
         })
         .collect();
@@ -173,8 +176,8 @@ mod tests {
         Image {
             config: ImageConfig { cmd: Some(vec!["sh".into()]), ..Default::default() },
             layers: vec![
-                LayerRef { blob: "blobs/sha256/a".into(), digest: Some(d('a')), diff_id: d('b') },
-                LayerRef { blob: "x/layer.tar".into(), digest: None, diff_id: d('c') },
+                LayerRef { blob: "blobs/sha256/a".into(), digest: Some(d('a')), size: Some(3), diff_id: d('b') },
+                LayerRef { blob: "x/layer.tar".into(), digest: None, size: None, diff_id: d('c') },
             ],
         }
     }

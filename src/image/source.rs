@@ -61,6 +61,19 @@ impl Source {
         }
     }
 
+    /// The size of one file of the image, in bytes.
+    pub fn member_size(&self, name: &str) -> Result<u64> {
+        match self {
+            Source::Dir(dir) => {
+                let path = dir.join(name);
+                std::fs::metadata(&path).map(|m| m.len()).map_err(|e| Error::io("open image file", path.display(), e))
+            }
+            Source::Archive { members, .. } => members.get(&normalize(name.as_bytes())).map(|m| m.1).ok_or_else(|| {
+                Error::Image { image: self.describe(), reason: format!("{name:?} is not in the archive") }
+            }),
+        }
+    }
+
     pub fn exists(&self, name: &str) -> bool {
         match self {
             Source::Dir(dir) => dir.join(name).is_file(),

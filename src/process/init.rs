@@ -114,6 +114,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
         idmaps: cfg.idmaps,
         overlay: cfg.overlay,
         overlay_tree: overlay_tree.as_ref(),
+        mount_label: spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()),
     };
     let root = rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {

@@ -20,7 +20,7 @@ use oci_spec::runtime::{LinuxCapabilities, Process};
 use super::exec_path;
 use crate::error::{Error, Result};
 use crate::security::seccomp::{self, Compiled};
-use crate::security::{self, capabilities, credentials, rlimits};
+use crate::security::{self, capabilities, credentials, lsm, rlimits};
 
 /// A program ready for execve.
 pub struct Program {
@@ -50,6 +50,8 @@ pub fn prepare(
     seccomp: Option<&Compiled>,
 ) -> Result<Program> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    // As root, before no_new_privileges: a profile transition is a privileged change.
+    lsm::set_exec_labels(process)?;
     let caps = process.capabilities().clone().unwrap_or_else(no_capabilities);
     capabilities::drop_bounding(&caps)?;
     // As root first: a cwd only root can enter (a volume owned by the runtime's user) works,

@@ -27,11 +27,14 @@ pub struct MountContext<'a> {
     pub overlay: Option<&'a super::overlay::Layers>,
     /// That overlay, already made by the parent as a detached mount, to be attached.
     pub overlay_tree: Option<&'a std::os::fd::OwnedFd>,
+    /// linux.mountLabel (SELinux), given to the filesystems that take a context.
+    pub mount_label: Option<&'a str>,
 }
 
 pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&std::fs::File>) -> Result<()> {
-    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let mut opts = options::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("none");
+    crate::security::lsm::label_mount(fstype, &mut opts.data, ctx.mount_label);
     let dest = m.destination();
     if opts.is_bind() || fstype == "bind" {
         let source = bind_source(m, ctx.bundle)?;

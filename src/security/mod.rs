@@ -3,6 +3,7 @@
 
 pub mod capabilities;
 pub mod credentials;
+pub mod lsm;
 pub mod rlimits;
 pub mod seccomp;
 

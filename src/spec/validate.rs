@@ -22,6 +22,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_mounts(spec)?;
     check_namespaces(spec)?;
     check_hooks(spec)?;
+    crate::security::lsm::check(spec)?;
     Ok(rootfs)
 }
 
