@@ -127,6 +127,58 @@ fn no_pivot_and_propagation() {
     assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
 }
 
+/// The rootfs bound onto itself and shared, as engines leave it on a systemd host.
+struct SharedMountPoint(std::path::PathBuf);
+
+impl SharedMountPoint {
+    fn new(rootfs: std::path::PathBuf) -> SharedMountPoint {
+        let mount = |args: &[&std::ffi::OsStr]| std::process::Command::new("mount").args(args).status().unwrap().success();
+        assert!(mount(&["--bind".as_ref(), rootfs.as_os_str(), rootfs.as_os_str()]));
+        assert!(mount(&["--make-shared".as_ref(), rootfs.as_os_str()]));
+        SharedMountPoint(rootfs)
+    }
+}
+
+impl Drop for SharedMountPoint {
+    /// Recursively and lazily: on a runtime that leaks the container's mounts to the host,
+    /// they are below this one.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").args(["-R", "-l"]).arg(&self.0).status();
+    }
+}
+
+/// Every rootfsPropagation runc accepts runs, on a plain rootfs and on one that is a shared
+/// mount point of its own (Kubernetes asks for rshared for Bidirectional mounts): shared used
+/// to fail pivot_root, unbindable the rootfs bind. Whether / then shows a peer group or a
+/// master depends on the host's own propagation; unbindable does not.
+#[test]
+fn every_rootfs_propagation_with_the_rootfs_a_mount_point_or_not() {
+    let mut all = vec!["shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"];
+    if runtime_is_runc() {
+        skip("unbindable: runc 1.1.5 cannot bind the rootfs from under an unbindable / (EINVAL)");
+        all.retain(|p| !p.ends_with("unbindable"));
+    }
+    for mount_point in [false, true] {
+        for propagation in all.iter().copied() {
+            let mut b = Bundle::new("rootprop");
+            let _shared = mount_point.then(|| SharedMountPoint::new(b.dir.join("rootfs")));
+            b.config["linux"]["rootfsPropagation"] = json!(propagation);
+            b.sh("awk '$5 == \"/\"' /proc/self/mountinfo");
+            let out = b.run();
+            let line = stdout(&out);
+            assert!(out.status.success(), "{propagation} (mount point: {mount_point}): {}", stderr(&out));
+            if propagation.ends_with("unbindable") {
+                assert!(line.contains(" unbindable "), "{propagation}: / is not unbindable: {line}");
+            }
+            // Nothing the container mounted may show on the host under its rootfs.
+            let rootfs = b.dir.join("rootfs");
+            let host = std::fs::read_to_string("/proc/self/mounts").unwrap();
+            let under = host.lines().filter(|l| l.split(' ').nth(1).is_some_and(|m| m.starts_with(rootfs.to_str().unwrap()))).count();
+            assert_eq!(under, usize::from(mount_point), "{propagation}: the container's mounts reached the host:\n{host}");
+        }
+    }
+}
+
 /// runc's tmpcopyup (podman puts it on every tmpfs it asks for): the tmpfs starts with what
 /// the image has there, and writes stay in the tmpfs.
 #[test]

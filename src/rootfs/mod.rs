@@ -25,10 +25,22 @@ use crate::error::{Error, Result, SysContext};
 /// asks), so nothing mounted from here on reaches the host. Separate from `prepare` so the
 /// init does it while the parent is still making the overlay.
 pub fn isolate(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let propagation = root_propagation(spec)?;
+    let mut propagation = root_propagation(spec)?;
+    // Nothing can be bound from under an unbindable mount (the rootfs onto itself, the masks,
+    // bind sources): unbindable is given to the container's / only after pivot_root (enter).
+    // Shared must be set now, while the mounts are still the host's peers.
+    if propagation.contains(MsFlags::MS_UNBINDABLE) {
+        propagation = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+    }
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>).ctx("set propagation of", "/")?;
-    if propagation.contains(MsFlags::MS_SHARED) {
-        make_parent_private(rootfs)?;
+    // Unless the whole tree just became a slave or private, the mount holding the rootfs may
+    // still be shared (engines mount it, and on systemd hosts every mount is shared): mounts
+    // made under it would then appear on the host, and pivot_root refuses a new root whose
+    // parent is shared. It is made private first, as runc does.
+    let recursive_slave_or_private = propagation.contains(MsFlags::MS_REC)
+        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE);
+    if !recursive_slave_or_private {
+        make_rootfs_mount_private(rootfs)?;
     }
     Ok(())
 }
@@ -117,14 +129,13 @@ fn root_propagation(spec: &Spec) -> Result<MsFlags> {
     }
 }
 
-/// pivot_root refuses a new root whose parent mount is shared; with rootfsPropagation=shared
-/// the parent of the rootfs is made private first (only that one mount, not the tree).
-fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+/// The mount the rootfs lives on (the rootfs itself, when engines mounted it there) is made
+/// private: only that one mount, not the tree below it.
+fn make_rootfs_mount_private(rootfs: &Path) -> Result<()> {
     let mountpoint = crate::procfs::mounts()?
         .into_iter()
         .map(|m| m.mount_point)
-        .filter(|mp| parent.starts_with(mp))
+        .filter(|mp| rootfs.starts_with(mp))
         .max_by_key(|mp| mp.as_os_str().len())
         .unwrap_or_else(|| "/".into());
     mount(None::<&str>, &mountpoint, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)

@@ -67,7 +67,20 @@ fn native() -> Which {
     }
 }
 
-/// The profile's architectures plus the native one, always.
+/// Whether a process on this host can make system calls as `arch`: the native architecture
+/// and its compat modes (x86_64 also runs i386 and x32 calls, aarch64 also 32-bit ARM).
+fn runs_here(arch: &Arch) -> bool {
+    if cfg!(target_arch = "aarch64") {
+        matches!(arch, Arch::ScmpArchAarch64 | Arch::ScmpArchArm)
+    } else {
+        matches!(arch, Arch::ScmpArchX86_64 | Arch::ScmpArchX86 | Arch::ScmpArchX32)
+    }
+}
+
+/// The profile's architectures plus the native one, always. Engines' profiles list every
+/// architecture they know (SCMP_ARCH_ARM on x86_64): one no process here can use needs no
+/// filter, and is skipped as libseccomp's filters would never reach it either. One that can
+/// run here but berth has no syscall table for is refused.
 pub(crate) fn resolve(requested: &[Arch]) -> Result<Vec<Which>> {
     let mut out = vec![native()];
     for a in requested {
@@ -77,6 +90,10 @@ pub(crate) fn resolve(requested: &[Arch]) -> Result<Vec<Which>> {
             Arch::ScmpArchX86 => Which::X86,
             Arch::ScmpArchX32 => Which::X32,
             Arch::ScmpArchAarch64 => Which::Aarch64,
+            other if !runs_here(other) => {
+                crate::logging::debug(&format!("seccomp: architecture {other:?} cannot run on this host, skipped"));
+                continue;
+            }
             other => {
                 return Err(invalid(&format!(
                     "architecture {other:?} is not supported (berth knows {SUPPORTED_ARCHES:?})"
