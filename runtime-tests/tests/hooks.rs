@@ -80,3 +80,33 @@ fn hook_timeout_is_enforced() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     b.assert_nothing_left();
 }
+
+/// createContainer hooks run with the rootfs as their working directory, as runc runs them
+/// (runc's own hooks test relies on it).
+#[test]
+fn create_container_hooks_run_in_the_rootfs() {
+    let mut b = Bundle::new("hookcwd");
+    b.config["hooks"] =
+        json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "test -f ./bin/busybox"]}]});
+    b.sh("echo ran");
+    assert_eq!(b.run_ok(), "ran\n");
+}
+
+/// startContainer hooks run under the container's seccomp filter, as runc runs them: a hook
+/// making a call the profile denies fails, and the container with it.
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    for nnp in [true, false] {
+        let mut b = Bundle::new("hookseccomp");
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        b.config["hooks"] = json!({"startContainer": [{"path": "/bin/mkdir", "args": ["mkdir", "/dev/shm/hookdir"]}]});
+        b.sh("echo ran");
+        let out = b.run();
+        assert!(!out.status.success(), "nnp={nnp}: the hook's mkdir was allowed: {}", stdout(&out));
+        assert!(!stdout(&out).contains("ran"), "nnp={nnp}: the process ran after a failed startContainer hook");
+    }
+}

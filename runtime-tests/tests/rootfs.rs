@@ -132,7 +132,8 @@ struct SharedMountPoint(std::path::PathBuf);
 
 impl SharedMountPoint {
     fn new(rootfs: std::path::PathBuf) -> SharedMountPoint {
-        let mount = |args: &[&std::ffi::OsStr]| std::process::Command::new("mount").args(args).status().unwrap().success();
+        let mount =
+            |args: &[&std::ffi::OsStr]| std::process::Command::new("mount").args(args).status().unwrap().success();
         assert!(mount(&["--bind".as_ref(), rootfs.as_os_str(), rootfs.as_os_str()]));
         assert!(mount(&["--make-shared".as_ref(), rootfs.as_os_str()]));
         SharedMountPoint(rootfs)
@@ -173,8 +174,15 @@ fn every_rootfs_propagation_with_the_rootfs_a_mount_point_or_not() {
             // Nothing the container mounted may show on the host under its rootfs.
             let rootfs = b.dir.join("rootfs");
             let host = std::fs::read_to_string("/proc/self/mounts").unwrap();
-            let under = host.lines().filter(|l| l.split(' ').nth(1).is_some_and(|m| m.starts_with(rootfs.to_str().unwrap()))).count();
-            assert_eq!(under, usize::from(mount_point), "{propagation}: the container's mounts reached the host:\n{host}");
+            let under = host
+                .lines()
+                .filter(|l| l.split(' ').nth(1).is_some_and(|m| m.starts_with(rootfs.to_str().unwrap())))
+                .count();
+            assert_eq!(
+                under,
+                usize::from(mount_point),
+                "{propagation}: the container's mounts reached the host:\n{host}"
+            );
         }
     }
 }

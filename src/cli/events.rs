@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::time::Duration;
 
 use super::{Failure, Global};
@@ -16,15 +15,11 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     if a.stats {
-        println!("{}", berth::container::stats_event(&g.root(), &a.id)?);
+        super::say(berth::container::stats_event(&g.root(), &a.id)?);
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;
-    let mut out = std::io::stdout().lock();
-    berth::container::events(&g.root(), &a.id, interval, &mut |event| {
-        let _ = writeln!(out, "{event}");
-        let _ = out.flush();
-    })?;
+    berth::container::events(&g.root(), &a.id, interval, &mut |event| super::say(event))?;
     Ok(0)
 }
 

@@ -44,15 +44,18 @@ pub fn images(g: &Global, a: &ImagesArgs) -> Result<i32, Failure> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            super::say(serde_json::to_string_pretty(&list).unwrap_or_default());
         }
         "table" => {
-            println!("{:<20} {:>10} {:>8}  {:<30} CONTAINERS", "LAYER", "SIZE", "ENTRIES", "UNPACKED");
+            super::say(format_args!("{:<20} {:>10} {:>8}  {:<30} CONTAINERS", "LAYER", "SIZE", "ENTRIES", "UNPACKED"));
             for u in &layers {
                 let short = &u.digest.hex()[..12];
                 let size = human(u.layer.bytes);
                 let users = if u.containers.is_empty() { "-".into() } else { u.containers.join(",") };
-                println!("sha256:{short:<13} {size:>10} {:>8}  {:<30} {users}", u.layer.entries, u.layer.unpacked);
+                super::say(format_args!(
+                    "sha256:{short:<13} {size:>10} {:>8}  {:<30} {users}",
+                    u.layer.entries, u.layer.unpacked
+                ));
             }
         }
         other => return Err(Failure { message: format!("images: unknown format {other:?} (table or json)"), code: 1 }),
@@ -62,7 +65,7 @@ pub fn images(g: &Global, a: &ImagesArgs) -> Result<i32, Failure> {
 
 pub fn gc(g: &Global) -> Result<i32, Failure> {
     for digest in image::gc(&g.root())? {
-        println!("removed {digest}");
+        super::say(format_args!("removed {digest}"));
     }
     Ok(0)
 }

@@ -13,28 +13,31 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let containers = berth::container::list(&g.root())?;
     if a.quiet {
-        containers.iter().for_each(|c| println!("{}", c.state.id));
+        containers.iter().for_each(|c| super::say(&c.state.id));
         return Ok(0);
     }
     match a.format.as_str() {
         "json" => {
             let all: Vec<_> = containers.iter().map(|c| c.oci_state()).collect();
-            println!("{}", serde_json::Value::Array(all));
+            super::say(serde_json::Value::Array(all));
         }
         "table" => {
-            println!("{:<20} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            super::say(format_args!(
+                "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            ));
             for c in &containers {
                 let status = c.status();
                 let pid = if status == berth::container::Status::Stopped { 0 } else { c.state.pid };
                 let owner = if c.state.owner.is_empty() { "root" } else { &c.state.owner };
-                println!(
+                super::say(format_args!(
                     "{:<20} {:<10} {:<10} {:<40} {:<32} {owner}",
                     c.state.id,
                     pid,
                     status,
                     c.state.bundle.display(),
                     c.state.created
-                );
+                ));
             }
         }
         other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),

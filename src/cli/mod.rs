@@ -140,6 +140,18 @@ impl Cli {
     }
 }
 
+/// Writes one line to stdout. A reader that went away (`berth features | head`) ends berth
+/// quietly, as it ends any Unix filter, instead of a panic on EPIPE.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 /// What `main` prints and exits with.
 pub struct Failure {
     pub message: String,
@@ -155,7 +167,7 @@ impl From<berth::Error> for Failure {
 pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
     let g = &cli.global;
     if g.version {
-        println!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION);
+        say(format_args!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION));
         return Ok(0);
     }
     if g.systemd_cgroup {
@@ -186,7 +198,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
         Command::Images(a) => images::images(g, a),
         Command::Gc => images::gc(g),
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default());
+            say(serde_json::to_string_pretty(&berth::features::features()).unwrap_or_default());
             Ok(0)
         }
     }

@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let pids = berth::container::pids(&g.root(), &a.id)?;
     match a.format.as_str() {
-        "json" => println!("{}", serde_json::to_string(&pids).unwrap_or_default()),
+        "json" => super::say(serde_json::to_string(&pids).unwrap_or_default()),
         "table" => print_table(&pids, &a.ps_args)?,
         other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),
     }
@@ -41,11 +41,11 @@ fn print_table(pids: &[i32], args: &[String]) -> Result<(), Failure> {
         .split_whitespace()
         .position(|c| c == "PID")
         .ok_or_else(|| Failure { message: format!("ps {}: output has no PID column", args.join(" ")), code: 1 })?;
-    println!("{header}");
+    super::say(header);
     for line in lines {
         let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            super::say(line);
         }
     }
     Ok(())

@@ -59,7 +59,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     opts.generated = Some(prepared.config);
     let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
     if a.detach && a.name.is_none() && a.id.is_none() {
-        println!("{id}");
+        super::say(id);
     }
     code
 }

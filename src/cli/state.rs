@@ -7,6 +7,6 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let c = berth::container::load(&g.root(), &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&c.oci_state()).unwrap_or_default());
+    super::say(serde_json::to_string_pretty(&c.oci_state()).unwrap_or_default());
     Ok(0)
 }

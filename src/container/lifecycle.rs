@@ -79,12 +79,15 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         return Err(Error::NotCreated { id: id.into(), status: status.to_string() });
     }
     let pidfd = c.pidfd()?;
-    let (conn, listener) = start_gate::release(&c.dir, &pidfd)?;
+    let conn = start_gate::connect(&c.dir)?;
     let socket = c.dir.join(start_gate::SOCKET);
     std::fs::remove_file(&socket).ctx("remove start socket", socket.display())?;
-    if let Some(listener) = listener {
+    if let Some(listener) = start_gate::next_report(&conn, &pidfd)? {
         deliver_listener(&c, listener)?;
         start_gate::answer(&conn)?;
+        if start_gate::next_report(&conn, &pidfd)?.is_some() {
+            return Err(Error::Init { code: 125, msg: "start: the container init handed over two listeners".into() });
+        }
     }
     let json = c.state.oci(Status::Running).to_string();
     hooks::run_warn(HookPoint::Poststart, c.state.hooks.as_ref(), &json);
@@ -109,18 +112,22 @@ fn deliver_listener(c: &Container, listener: std::os::fd::OwnedFd) -> Result<()>
     )
 }
 
-/// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case).
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case), and 0: no signal, only the
+/// check that the container's process is alive (kill(2)'s signal 0).
+pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
+    let unknown = || Error::InvalidArgument(format!("unknown signal {s:?}"));
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")));
+        return if n == 0 { Ok(None) } else { Signal::try_from(n).map(Some).map_err(|_| unknown()) };
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| Error::InvalidConfig(format!("unknown signal {s:?}")))
+    Signal::from_str(&name).map(Some).map_err(|_| unknown())
 }
 
-pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+/// `signal` None sends nothing: it only checks that the process is there.
+pub fn kill(root: &Path, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
     let (_lock, c) = load_locked(root, id)?;
+    let raw = signal.map_or(0, |s| s as i32);
     if all {
         let pids = cgroups::pids(&c.state.cgroups);
         if pids.is_empty() && c.status() == Status::Stopped {
@@ -138,7 +145,7 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
         return Err(Error::ContainerNotRunning);
     }
     let pidfd = c.pidfd()?;
-    match sys::pidfd_send_signal(&pidfd, signal as i32) {
+    match sys::pidfd_send_signal(&pidfd, raw) {
         Ok(()) => Ok(()),
         Err(Errno::ESRCH) => Err(Error::ContainerNotRunning),
         Err(e) => Err(Error::sys("kill", format!("container {id} init {}", c.state.pid), e)),
@@ -224,10 +231,11 @@ mod tests {
 
     #[test]
     fn signals_by_name_and_number() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

@@ -99,7 +99,10 @@ fn enter_container(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
         Ok(p) => p,
         Err(e) => fail(&ch, e),
     };
-    let e = launch::exec(&program, &mut |listener| ready(&ch, listener));
+    let e = match program.enter_seccomp().and_then(|listener| ready(&ch, listener.as_ref())) {
+        Ok(()) => program.exec(),
+        Err(e) => fail(&ch, e),
+    };
     eprintln!("berth: {e}");
     crate::sys::exit_now(e.run_exit_code());
 }

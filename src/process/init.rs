@@ -126,25 +126,30 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     }
     rootfs::protect(spec, &root)?;
     drop(root);
-    let state = run_create_hooks(spec, ch)?;
+    let state = run_create_hooks(spec, cfg.rootfs, ch)?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
     let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
     Ok(Launch { program, state })
 }
 
-/// After `start` connects: startContainer hooks, then the report `start` waits for (it runs
-/// the poststart hooks when it arrives), then the filter and execve.
+/// After `start` connects: the filter (its listener to `start`), the startContainer hooks
+/// under it, as runc runs them, then the report `start` waits for (it runs the poststart hooks
+/// when it arrives), and execve.
 fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
-    let conn = match start_gate::wait(cfg.start) {
-        Ok(conn) => conn,
-        Err(e) => return e,
-    };
-    if let Some(state) = &launch.state {
-        if let Err(e) = hooks::run(HookPoint::StartContainer, cfg.spec.hooks().as_ref(), state) {
-            return e;
+    let started = || -> Result<()> {
+        let conn = start_gate::wait(cfg.start)?;
+        if let Some(listener) = launch.program.enter_seccomp()? {
+            start_gate::hand_over_listener(&conn, &listener)?;
         }
+        if let Some(state) = &launch.state {
+            hooks::run(HookPoint::StartContainer, cfg.spec.hooks().as_ref(), state)?;
+        }
+        start_gate::report_started(&conn)
+    };
+    match started() {
+        Ok(()) => launch.program.exec(),
+        Err(e) => e,
     }
-    launch::exec(&launch.program, &mut |listener| start_gate::report_started(&conn, listener))
 }
 
 /// The overlay the parent made while this init set itself up, if it could make one.
@@ -245,7 +250,7 @@ fn set_oom_score_adj(process: &Process) -> Result<()> {
 
 /// prestart/createRuntime run in the parent (runtime namespace); createContainer runs here, in
 /// the container's mount namespace before pivot_root, as config.md orders them.
-fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
+fn run_create_hooks(spec: &Spec, rootfs: &Path, ch: &Channel) -> Result<Option<String>> {
     let Some(h) = spec.hooks().as_ref() else { return Ok(None) };
     let points = [HookPoint::Prestart, HookPoint::CreateRuntime, HookPoint::CreateContainer, HookPoint::StartContainer];
     if points.iter().all(|p| p.of(h).is_empty()) {
@@ -258,6 +263,10 @@ fn run_create_hooks(spec: &Spec, ch: &Channel) -> Result<Option<String>> {
             return Err(Error::Init { code: 125, msg: format!("sync channel: expected hooks done, got {other:?}") })
         }
     };
-    hooks::run(HookPoint::CreateContainer, Some(h), &state)?;
+    if !HookPoint::CreateContainer.of(h).is_empty() {
+        // The hooks find the container's files relative to their cwd, as runc runs them.
+        nix::unistd::chdir(rootfs).ctx("chdir", rootfs.display())?;
+        hooks::run(HookPoint::CreateContainer, Some(h), &state)?;
+    }
     Ok(Some(state))
 }

@@ -34,12 +34,6 @@ pub struct Program {
     release_sys_admin: bool,
 }
 
-impl Program {
-    pub fn has_seccomp_listener(&self) -> bool {
-        self.seccomp.as_ref().is_some_and(Compiled::has_notify)
-    }
-}
-
 /// Everything before the filter: the errors `run` maps to 126/127 and every refusal of the
 /// kernel are found here, before the caller reports "ready".
 pub fn prepare(
@@ -88,36 +82,32 @@ pub fn prepare(
     })
 }
 
-/// Loads the filter and replaces the process; returns only the error (mapped to 127/126 for
-/// `run`). `hand_over` is called exactly once: with the NOTIFY listener right after the filter
-/// is loaded when there is one, else with None before the filter.
-pub fn exec(program: &Program, hand_over: &mut dyn FnMut(Option<&OwnedFd>) -> Result<()>) -> Error {
-    if let Err(e) = load_filter(program, hand_over) {
-        return e;
+impl Program {
+    /// Loads the seccomp filter (and gives back the CAP_SYS_ADMIN held for it); returns the
+    /// NOTIFY listener when the filter has one, to be handed over before anything else.
+    pub fn enter_seccomp(&self) -> Result<Option<OwnedFd>> {
+        let listener = match &self.seccomp {
+            Some(filters) => seccomp::load(filters)?,
+            None => None,
+        };
+        if self.release_sys_admin {
+            capabilities::release_sys_admin()?;
+        }
+        Ok(listener)
     }
-    if program.release_sys_admin {
-        if let Err(e) = capabilities::release_sys_admin() {
-            return e;
+
+    /// Replaces the process; returns only the error (mapped to 127/126 for `run`).
+    pub fn exec(&self) -> Error {
+        let errno = match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        };
+        match errno {
+            Errno::ENOENT => Error::ExecNoSuchFile(self.arg0.clone()),
+            Errno::EACCES => Error::ExecPermission(self.arg0.clone()),
+            e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", self.arg0) },
         }
     }
-    let errno = match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
-        Err(e) => e,
-        Ok(never) => match never {},
-    };
-    match errno {
-        Errno::ENOENT => Error::ExecNoSuchFile(program.arg0.clone()),
-        Errno::EACCES => Error::ExecPermission(program.arg0.clone()),
-        e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", program.arg0) },
-    }
-}
-
-fn load_filter(program: &Program, hand_over: &mut dyn FnMut(Option<&OwnedFd>) -> Result<()>) -> Result<()> {
-    let Some(filters) = program.seccomp.as_ref().filter(|f| f.has_notify()) else {
-        hand_over(None)?;
-        return program.seccomp.as_ref().map(seccomp::load).transpose().map(drop);
-    };
-    let listener = seccomp::load(filters)?;
-    hand_over(listener.as_ref())
 }
 
 fn no_capabilities() -> LinuxCapabilities {

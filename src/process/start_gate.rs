@@ -18,14 +18,18 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    accept4, bind, connect, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog, ControlMessage,
-    ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    accept4, bind, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, UnixAddr,
 };
 
 use crate::error::{Error, Result, SysContext};
 
 /// The socket's name in the state directory; while it exists, the container is `created`.
 pub const SOCKET: &str = "start.sock";
+
+/// What the init says over the connection: the listener follows (with the fd), or started.
+const LISTENER: &[u8] = b"L";
+const STARTED: &[u8] = b"0";
 
 /// The socket's path, or a path through the state directory's fd when the full path is longer
 /// than a unix socket address holds (108 bytes: engines' state roots can be deep).
@@ -67,32 +71,43 @@ pub fn wait(listener: &OwnedFd) -> Result<OwnedFd> {
     }
 }
 
-/// The init's side: reports that it is about to exec, with the seccomp listener if there is
-/// one, and then waits until `start` has delivered it.
-pub fn report_started(conn: &OwnedFd, seccomp_listener: Option<&OwnedFd>) -> Result<()> {
-    let fds: Vec<RawFd> = seccomp_listener.iter().map(|fd| fd.as_raw_fd()).collect();
-    let cmsg: Vec<ControlMessage> = if fds.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(&fds)] };
-    sendmsg::<()>(conn.as_raw_fd(), &[IoSlice::new(b"0")], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-        .ctx("report", "start")?;
-    if seccomp_listener.is_some() {
-        let mut byte = [0u8; 1];
-        nix::unistd::read(conn, &mut byte).ctx("wait for", "start to deliver the seccomp listener")?;
+/// The init's side: the seccomp NOTIFY listener, as soon as its filter is loaded; waits until
+/// `start` has delivered it.
+pub fn hand_over_listener(conn: &OwnedFd, listener: &OwnedFd) -> Result<()> {
+    let fds = [listener.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(conn.as_raw_fd(), &[IoSlice::new(LISTENER)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+        .ctx("hand over", "seccomp listener")?;
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(conn, &mut byte) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Error::Init { code: 125, msg: "start went away before delivering the seccomp listener".into() }),
+        Err(e) => Err(Error::sys("wait for", "start to deliver the seccomp listener", e)),
     }
+}
+
+/// The init's side: startContainer hooks ran, the process is about to exec.
+pub fn report_started(conn: &OwnedFd) -> Result<()> {
+    nix::sys::socket::send(conn.as_raw_fd(), STARTED, MsgFlags::MSG_NOSIGNAL).ctx("report", "start")?;
     Ok(())
 }
 
-/// `start`'s side: connects, and waits until the init reports (or exits: `init` is its pidfd).
-/// Returns the connection and the seccomp listener the init handed over, if any.
-pub fn release(state_dir: &Path, init: &OwnedFd) -> Result<(OwnedFd, Option<OwnedFd>)> {
+/// `start`'s side: connecting releases the init.
+pub fn connect(state_dir: &Path) -> Result<OwnedFd> {
     let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
         .ctx("create socket", "start socket")?;
     let (addr, _dir) = address(state_dir)?;
-    match connect(sock.as_raw_fd(), &addr) {
-        Ok(()) => {}
-        Err(Errno::ECONNREFUSED | Errno::ENOENT) => return Err(init_gone()),
-        Err(e) => return Err(Error::sys("connect to", state_dir.join(SOCKET).display(), e)),
+    match nix::sys::socket::connect(sock.as_raw_fd(), &addr) {
+        Ok(()) => Ok(sock),
+        Err(Errno::ECONNREFUSED | Errno::ENOENT) => Err(init_gone()),
+        Err(e) => Err(Error::sys("connect to", state_dir.join(SOCKET).display(), e)),
     }
-    let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+}
+
+/// What the init says next (or that it exited: `init` is its pidfd): Some(listener) when it
+/// hands its seccomp listener over, None once it has started.
+pub fn next_report(conn: &OwnedFd, init: &OwnedFd) -> Result<Option<OwnedFd>> {
+    let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
     loop {
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
@@ -108,7 +123,7 @@ pub fn release(state_dir: &Path, init: &OwnedFd) -> Result<(OwnedFd, Option<Owne
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .ctx("receive", "start report")?;
     if msg.bytes == 0 {
         return Err(init_gone());
@@ -120,7 +135,11 @@ pub fn release(state_dir: &Path, init: &OwnedFd) -> Result<(OwnedFd, Option<Owne
             listener = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
         }
     }
-    Ok((sock, listener))
+    match (byte[0], listener) {
+        (b'L', Some(fd)) => Ok(Some(fd)),
+        (b'0', None) => Ok(None),
+        _ => Err(Error::Init { code: 125, msg: "start: unexpected report from the container init".into() }),
+    }
 }
 
 /// `start`'s answer once the listener is delivered.

@@ -37,8 +37,8 @@ pub fn isolate(spec: &Spec, rootfs: &Path) -> Result<()> {
     // still be shared (engines mount it, and on systemd hosts every mount is shared): mounts
     // made under it would then appear on the host, and pivot_root refuses a new root whose
     // parent is shared. It is made private first, as runc does.
-    let recursive_slave_or_private = propagation.contains(MsFlags::MS_REC)
-        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE);
+    let recursive_slave_or_private =
+        propagation.contains(MsFlags::MS_REC) && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE);
     if !recursive_slave_or_private {
         make_rootfs_mount_private(rootfs)?;
     }
