@@ -12,6 +12,7 @@ use nix::sys::socket::{
     connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
     SockType, UnixAddr,
 };
+use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, setsid};
 
 use crate::error::{Error, Result, SysContext};
@@ -46,6 +47,20 @@ pub fn ptmx_flags() -> OFlag {
     OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW
 }
 
+/// A new pty as the container's process gets it, from the devpts whose ptmx node is `ptmx`:
+/// sized as process.consoleSize asks, owned by the process's user with the group devpts gave
+/// it (tty, gid 5: runc changes only the owner, and `mesg` and `write` rely on the group).
+/// Only a pty berth made itself changes owner (never a host file behind the caller's stdio).
+pub fn open_for(ptmx: OwnedFd, process: &oci_spec::runtime::Process) -> Result<Pty> {
+    let pty = open_pty(ptmx)?;
+    if let Some(size) = process.console_size() {
+        set_size(&pty, size.height() as u16, size.width() as u16)?;
+    }
+    let owner = nix::unistd::Uid::from_raw(process.user().uid());
+    nix::unistd::fchown(&pty.peer, Some(owner), None).ctx("chown", &pty.name)?;
+    Ok(pty)
+}
+
 pub fn set_size(pty: &Pty, rows: u16, cols: u16) -> Result<()> {
     let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     sys::set_winsize(&pty.master, &ws).ctx("set terminal size", &pty.name)
@@ -60,8 +75,21 @@ pub fn send_master(socket: &OwnedFd, pty: &Pty) -> Result<()> {
     Ok(())
 }
 
-/// The receiving side, for `run` and `exec` relaying the caller's own terminal.
+/// The receiving side, for `run` and `exec` relaying the caller's own terminal. When what
+/// the process writes goes to a file or pipe rather than a terminal, the pty's ONLCR goes
+/// off, as engines clear it on the masters they receive: the bytes arrive as written, "\n"
+/// not "\r\n". A caller's terminal (in raw mode while berth relays) needs the pty's "\r".
 pub fn recv_master(socket: &OwnedFd) -> Result<OwnedFd> {
+    let master = recv_fd(socket)?;
+    if !nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
+        let mut modes = tcgetattr(&master).ctx("read terminal modes of", "the container's pty")?;
+        modes.output_flags.remove(OutputFlags::ONLCR);
+        tcsetattr(&master, SetArg::TCSANOW, &modes).ctx("set terminal modes of", "the container's pty")?;
+    }
+    Ok(master)
+}
+
+fn recv_fd(socket: &OwnedFd) -> Result<OwnedFd> {
     let mut name = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);

@@ -45,6 +45,30 @@ fn exec_shares_the_containers_namespaces_cgroup_and_filter() {
     assert_ne!(lines[8], host.to_str().unwrap());
 }
 
+/// --env KEY=VALUE replaces the container's KEY (the process sees it once); a --process file
+/// without a user is accepted and runs as the container's own process does.
+#[test]
+fn exec_env_replaces_and_a_process_without_user_runs_as_the_containers() {
+    let mut b = Bundle::new("execenv");
+    b.config["process"]["env"] = json!(["PATH=/bin", "FOO=old"]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    // env itself, not a shell: a shell keeps only one of two FOO= it is given.
+    let out = exec(&b, &["--env", "FOO=new", &b.id, "env"]);
+    let text = stdout(&out);
+    let foo: Vec<&str> = text.lines().filter(|l| l.starts_with("FOO=")).collect();
+    assert_eq!(foo, ["FOO=new"], "{}", stderr(&out));
+    let process = b.dir.join("process-without-user.json");
+    std::fs::write(&process, r#"{"args": ["id", "-u"], "cwd": "/", "env": ["PATH=/bin"]}"#).unwrap();
+    let out = exec(&b, &["--process", process.to_str().unwrap(), &b.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    if runtime_is_runc() {
+        return skip("deliberate difference: runc 1.1.5 runs a process file without a user as 0:0");
+    }
+    assert_eq!(stdout(&out), "1000\n");
+}
+
 #[test]
 fn exec_flags_take_effect() {
     let b = running("execflags");
@@ -266,6 +290,25 @@ fn exec_tty_through_console_socket() {
     assert!(text.contains("12 34"), "{text}");
 }
 
+/// The pty goes to the process's user but keeps devpts' tty group (gid 5), as runc leaves it.
+#[test]
+fn pty_keeps_the_tty_group() {
+    let b = running("ttyowner");
+    let (listener, sock) = listener(&b);
+    let process = json!({"terminal": true, "args": ["sh", "-c", "stat -c '%u %g' $(tty)"],
+                         "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}});
+    let file = b.dir.join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let mut cmd = b.berth();
+    cmd.args(["exec", "--detach", "--tty", "--console-socket"]).arg(&sock).arg("--process").arg(&file).arg(&b.id);
+    let execer = std::thread::spawn(move || cmd.output().unwrap());
+    let (_, master) = receive_pty(&listener);
+    let out = execer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = converse(master, b"");
+    assert_eq!(text.trim_end(), "1000 5", "pty owner and group");
+}
+
 #[test]
 fn foreground_run_relays_a_terminal() {
     let mut b = Bundle::new("relay");
@@ -289,7 +332,16 @@ fn foreground_run_relays_a_terminal() {
     let text = stdout(&out);
     assert!(text.contains("relayed"), "{text} {}", stderr(&out));
     assert!(text.contains("/dev/"), "{text}");
+    // The caller's terminal is raw while berth relays: the container's pty adds the "\r".
+    assert!(text.contains("relayed\r\n") && !text.contains("\r\r\n"), "{text:?}");
     assert!(out.status.success(), "{text} {}", stderr(&out));
     b.assert_nothing_left();
     assert!(!Path::new(&b.dir.join("state").join(&b.id)).exists());
+    if runtime_is_runc() {
+        return skip("berth only: runc refuses a terminal without a controlling terminal to relay");
+    }
+    // Output to a pipe: ONLCR off, the bytes arrive as the process wrote them.
+    let out = b.berth().args(["run", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("relayed\n") && !stdout(&out).contains('\r'), "{:?}", stdout(&out));
 }

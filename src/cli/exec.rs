@@ -95,7 +95,16 @@ fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
         } else {
             std::fs::read_to_string(path).map_err(|e| fail(format!("read process {}: {e}", path.display())))?
         };
-        return serde_json::from_str(&text).map_err(|e| fail(format!("parse process {}: {e}", path.display())));
+        let parse = |e: serde_json::Error| fail(format!("parse process {}: {e}", path.display()));
+        let mut process: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
+        // A process without a user runs as the container's own process does.
+        if process.get("user").is_none() {
+            let spec = container::saved_config(&g.root(), &a.id)?;
+            if let (Some(object), Some(init)) = (process.as_object_mut(), spec.process().as_ref()) {
+                object.insert("user".into(), serde_json::to_value(init.user()).unwrap_or_default());
+            }
+        }
+        return serde_json::from_value(process).map_err(parse);
     }
     if a.command.is_empty() {
         return Err(fail("exec needs a command, or --process".into()));
@@ -106,7 +115,12 @@ fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
     p.set_terminal(Some(a.tty));
     p.set_console_size(None);
     let mut env = p.env().clone().unwrap_or_default();
-    env.extend(a.env.iter().cloned());
+    for var in &a.env {
+        // KEY=VALUE replaces the container's KEY, as runc does; the process sees one KEY.
+        let key = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        env.push(var.clone());
+    }
     p.set_env(Some(env));
     if let Some(cwd) = &a.cwd {
         p.set_cwd(cwd.clone());

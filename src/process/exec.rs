@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{fchown, Gid, Pid, Uid};
+use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 use std::os::fd::AsFd;
 
@@ -163,12 +163,7 @@ fn ready(ch: &Channel, listener: Option<&OwnedFd>) -> Result<()> {
 fn setup_terminal(process: &Process, console: &OwnedFd) -> Result<()> {
     let ptmx = nix::fcntl::open("/dev/pts/ptmx", tty::ptmx_flags(), nix::sys::stat::Mode::empty())
         .ctx("open", "/dev/pts/ptmx")?;
-    let pty = tty::open_pty(ptmx)?;
-    if let Some(size) = process.console_size() {
-        tty::set_size(&pty, size.height() as u16, size.width() as u16)?;
-    }
-    let user = process.user();
-    fchown(&pty.peer, Some(Uid::from_raw(user.uid())), Some(Gid::from_raw(user.gid()))).ctx("chown", &pty.name)?;
+    let pty = tty::open_for(ptmx, process)?;
     tty::send_master(console, &pty)?;
     tty::make_controlling(&pty.peer)
 }

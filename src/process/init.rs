@@ -10,7 +10,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{fchown, sethostname, setresgid, setresuid, Gid, Uid};
+use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{Process, Spec};
 
 use super::launch::{self, Program};
@@ -164,13 +164,7 @@ fn receive_overlay(ch: &Channel) -> Result<Option<OwnedFd>> {
 /// and made the init's controlling terminal, its master sent to `console`.
 fn setup_console(root: &Root, process: &Process, console: &OwnedFd) -> Result<()> {
     let ptmx = root.resolve_with(Path::new("/dev/pts/ptmx"), tty::ptmx_flags()).ctx("open", "/dev/pts/ptmx")?;
-    let pty = tty::open_pty(ptmx)?;
-    if let Some(size) = process.console_size() {
-        tty::set_size(&pty, size.height() as u16, size.width() as u16)?;
-    }
-    // Only a pty berth made itself changes owner (never a host file behind the caller's stdio).
-    let user = process.user();
-    fchown(&pty.peer, Some(Uid::from_raw(user.uid())), Some(Gid::from_raw(user.gid()))).ctx("chown", &pty.name)?;
+    let pty = tty::open_for(ptmx, process)?;
     bind_console(root, &pty)?;
     tty::send_master(console, &pty)?;
     let Pty { master, peer, .. } = pty;
