@@ -103,10 +103,13 @@ fn exec_exit_codes_and_errors() {
     let b = running("execcodes");
     assert_eq!(exec(&b, &[&b.id, "sh", "-c", "exit 5"]).status.code(), Some(5));
     assert_eq!(exec(&b, &[&b.id, "sh", "-c", "kill -9 $$"]).status.code(), Some(137));
+    // An exec that never ran exits 255, as runc's; the message says why.
     let out = exec(&b, &[&b.id, "no-such-program"]);
-    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("executable file not found"), "{}", stderr(&out));
-    assert_eq!(exec(&b, &[&b.id, "/etc/passwd"]).status.code(), Some(126));
+    assert_eq!(exec(&b, &[&b.id, "/etc/passwd"]).status.code(), Some(255));
+    assert_eq!(exec(&b, &["--pid-file", "/non-existent/directory", &b.id, "true"]).status.code(), Some(255));
+    assert_eq!(exec(&b, &["no-such-container", "true"]).status.code(), Some(255));
 }
 
 #[test]

@@ -107,11 +107,12 @@ fn list_shows_containers() {
 
 #[test]
 fn run_exit_codes() {
+    // A process that never ran: 1, as runc; engines tell the causes apart by the message.
     let cases: [(&[&str], i32, bool); 6] = [
         (&["true"], 0, true),
         (&["sh", "-c", "exit 3"], 3, true),
-        (&["/etc/passwd"], 126, true),
-        (&["no-such-program"], 127, true),
+        (&["/etc/passwd"], 1, true),
+        (&["no-such-program"], 1, true),
         (&["sh", "-c", "kill -9 $$"], 137, false),
         (&["sh", "-c", "kill -TERM $$"], 143, false),
     ];
@@ -125,10 +126,10 @@ fn run_exit_codes() {
         }
         let out = b.run();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
-        if code == 127 {
+        if args[0] == "no-such-program" {
             assert!(stderr(&out).contains("executable file not found"), "{}", stderr(&out));
         }
-        if code == 126 {
+        if args[0] == "/etc/passwd" {
             assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
         }
         b.assert_nothing_left();

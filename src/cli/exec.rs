@@ -4,7 +4,6 @@ use berth::container::{self, Console, ExecOptions};
 use berth::process::supervise::{block_forwarded_signals, supervise};
 use oci_spec::runtime::{Capabilities, Capability, Process};
 
-use super::run::run_failure;
 use super::{Failure, Global};
 
 #[derive(clap::Args)]
@@ -57,7 +56,13 @@ pub struct Args {
     pub cgroup: Option<PathBuf>,
 }
 
+/// Exits with the process's status (128+N for signal N), or 255 when it never ran, as runc's
+/// exec does, whatever the cause (engines tell the causes apart by the message).
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
+    exec(g, a).map_err(|f| Failure { code: 255, ..f })
+}
+
+fn exec(g: &Global, a: &Args) -> Result<i32, Failure> {
     let process = build_process(g, a)?;
     let console = match (&a.console_socket, a.detach) {
         (Some(path), _) => Console::Socket(path.clone()),
@@ -73,13 +78,13 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         sub_cgroup: a.cgroup.clone(),
     };
     let signals = (!a.detach).then(block_forwarded_signals);
-    let execd = container::exec(&g.root(), &a.id, &opts).map_err(run_failure)?;
+    let execd = container::exec(&g.root(), &a.id, &opts).map_err(Failure::from)?;
     let Some(signals) = signals else { return Ok(0) };
     let console = match &execd.console {
-        Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),
+        Some(socket) => Some(berth::tty::recv_master(socket).map_err(Failure::from)?),
         None => None,
     };
-    supervise(execd.pid, console, &signals).map_err(run_failure)
+    supervise(execd.pid, console, &signals).map_err(Failure::from)
 }
 
 fn fail(message: String) -> Failure {

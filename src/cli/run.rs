@@ -32,21 +32,21 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// create + start + wait. Exits with the container's status, 128+N for signal N, or 125, 126,
-/// 127 when it never ran (berth failed; not executable; not found).
+/// create + start + wait. Exits with the container's status, 128+N for signal N, or 1 when it
+/// never ran, as runc does.
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let Some(reference) = &a.image else {
         let Some(id) = &a.id else {
-            return Err(Failure { message: "run: a container id is required (or --image)".into(), code: 125 });
+            return Err(Failure { message: "run: a container id is required (or --image)".into(), code: 1 });
         };
         if a.name.is_some() || a.tty || !a.command.is_empty() {
-            return Err(Failure { message: "run: --name, --tty and a command go with --image".into(), code: 125 });
+            return Err(Failure { message: "run: --name, --tty and a command go with --image".into(), code: 1 });
         }
         return run_bundle(g, a, id, &a.opts.options(!a.detach), None);
     };
     let id = match (&a.name, &a.id) {
         (Some(_), Some(_)) => {
-            return Err(Failure { message: "run: give the id once, as --name or as an argument".into(), code: 125 })
+            return Err(Failure { message: "run: give the id once, as --name or as an argument".into(), code: 1 })
         }
         (Some(id), None) | (None, Some(id)) => id.clone(),
         (None, None) => generated_id().map_err(run_failure)?,
@@ -104,6 +104,8 @@ fn generated_id() -> berth::Result<String> {
     Ok(image::hex(&bytes))
 }
 
+/// runc's exit status when `run` fails before or instead of the container's process: 1,
+/// whatever the cause (engines tell "not found" from "permission denied" by the message).
 pub fn run_failure(e: berth::Error) -> Failure {
-    Failure { code: e.run_exit_code(), message: e.to_string() }
+    Failure { code: 1, message: e.to_string() }
 }
