@@ -66,8 +66,12 @@ fn emit(level: &str, msg: &str, to_stderr: bool) {
         let _ = file.write_all(format_line(sink.format, level, msg).as_bytes());
     }
     // Errors and warnings always reach stderr too: engines read the log, people the terminal.
-    if to_stderr || sink.file.is_none() {
+    // Debug lines go to stderr only without a log file, as log lines (level=debug), so they
+    // can be told from the one error line berth ends with.
+    if to_stderr {
         let _ = writeln!(std::io::stderr(), "berth: {msg}");
+    } else if sink.file.is_none() {
+        let _ = std::io::stderr().write_all(format_line(sink.format, level, msg).as_bytes());
     }
 }
 

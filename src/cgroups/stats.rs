@@ -31,19 +31,20 @@ fn keyed(dir: &Path, file: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The sections in runc's order (its Stats struct): cpu, cpuset, memory, pids, blkio, hugetlb.
 pub fn stats(dirs: &[CgroupDir]) -> Value {
     let mut data = Map::new();
     if let Some(cpu) = cpu(dirs) {
         data.insert("cpu".into(), cpu);
+    }
+    if let Some(set) = cpuset(dirs) {
+        data.insert("cpuset".into(), set);
     }
     if let Some(mem) = memory(dirs) {
         data.insert("memory".into(), mem);
     }
     if let Some((d, _)) = dir_for(dirs, "pids", "pids.current") {
         data.insert("pids".into(), json!({ "current": num(d, "pids.current"), "limit": num(d, "pids.max") }));
-    }
-    if let Some(set) = cpuset(dirs) {
-        data.insert("cpuset".into(), set);
     }
     if let Some(b) = blkio(dirs) {
         data.insert("blkio".into(), b);

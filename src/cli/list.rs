@@ -18,7 +18,15 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     }
     match a.format.as_str() {
         "json" => {
-            let all: Vec<_> = containers.iter().map(|c| c.oci_state()).collect();
+            // As runc lists them: the owner by name.
+            let all: Vec<_> = containers
+                .iter()
+                .map(|c| {
+                    let mut state = c.oci_state();
+                    state["owner"] = serde_json::json!(owner(c));
+                    state
+                })
+                .collect();
             super::say(serde_json::Value::Array(all));
         }
         "table" => {
@@ -29,7 +37,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
             for c in &containers {
                 let status = c.status();
                 let pid = if status == berth::container::Status::Stopped { 0 } else { c.state.pid };
-                let owner = if c.state.owner.is_empty() { "root" } else { &c.state.owner };
+                let owner = owner(c);
                 super::say(format_args!(
                     "{:<20} {:<10} {:<10} {:<40} {:<32} {owner}",
                     c.state.id,
@@ -43,4 +51,13 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),
     }
     Ok(0)
+}
+
+/// The container's owner as `list` names it: root when state.json names none.
+fn owner(c: &berth::container::Container) -> &str {
+    if c.state.owner.is_empty() {
+        "root"
+    } else {
+        &c.state.owner
+    }
 }

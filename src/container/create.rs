@@ -141,6 +141,14 @@ fn create_in(
         let _ = cgroups::destroy(cgroup_dirs);
         cgroup_dirs.clear();
     }
+    // A cgroup that was there already may hold another container's processes: allowed (pods
+    // share one), but said, in runc's words, as its limits and freezing then apply to both.
+    if cgroup_dirs.iter().any(|d| !d.created) {
+        let found = cgroups::pids(cgroup_dirs).len();
+        if found > 0 {
+            crate::logging::warn(&format!("container's cgroup is not empty: {found} process(es) found"));
+        }
+    }
     // Limits are in place before the init exists, so it never runs unconstrained.
     if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         if cgroup_dirs.is_empty() {
@@ -186,7 +194,12 @@ fn create_in(
         overlay: overlay.as_ref(),
     };
     let mut parent = CreateParent { state: &state, spec };
+    crate::logging::debug(&format!(
+        "create {id}: container setup, cgroups {:?}",
+        cgroup_dirs.iter().map(|d| &d.path).collect::<Vec<_>>()
+    ));
     let pid = process::spawn(&cfg, &mut parent)?;
+    crate::logging::debug(&format!("create {id}: init {pid} is ready and waits for start"));
     state.pid = pid.as_raw();
     state.pid_start_time = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)

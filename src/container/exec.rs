@@ -103,7 +103,9 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         let metadata = seccomp_section.and_then(|s| s.listener_metadata().as_deref());
         seccomp::send_listener(path, &listener, pid.as_raw(), metadata, c.oci_state())
     };
+    crate::logging::debug(&format!("exec {id}: joining the namespaces of init {}", c.state.pid));
     let pid = exec::spawn(&cfg, &mut deliver)?;
+    crate::logging::debug(&format!("exec {id}: process {pid} is about to exec {:?}", opts.process.args()));
     write_pid_file(opts.pid_file.as_deref(), pid)?;
     Ok(Execd { pid, console: ours })
 }

@@ -89,6 +89,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             return Err(Error::Init { code: 125, msg: "start: the container init handed over two listeners".into() });
         }
     }
+    crate::logging::debug(&format!("start {id}: init {} released", c.state.pid));
     let json = c.state.oci(Status::Running).to_string();
     hooks::run_warn(HookPoint::Poststart, c.state.hooks.as_ref(), &json);
     Ok(())
@@ -184,6 +185,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     destroy(&c)?;
     lock.remove()?;
+    crate::logging::debug(&format!("delete {id}: processes, cgroups and state removed"));
     let json = c.state.oci(Status::Stopped).to_string();
     hooks::run_warn(HookPoint::Poststop, c.state.hooks.as_ref(), &json);
     Ok(())

@@ -35,11 +35,12 @@ fn check_before_update(dirs: &[cgroups::CgroupDir], r: &LinuxResources) -> Resul
     Ok(())
 }
 
-/// The host pids of every process in the container.
+/// The host pids of every process in the container: none once it has stopped, as runc lists
+/// them (its last processes may still be leaving the cgroup).
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let c = load(root, id)?;
     if c.status() == Status::Stopped {
-        return Err(Error::ContainerNotRunning);
+        return Ok(Vec::new());
     }
     Ok(cgroups::pids(&c.state.cgroups))
 }

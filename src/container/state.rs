@@ -80,10 +80,11 @@ impl State {
         state.write(&dir.path)
     }
 
-    /// The state as runtime-spec and runc print it (`berth state`, hooks' stdin).
+    /// The state as runtime-spec and runc print it (`berth state`, hooks' stdin), with runc's
+    /// keys in runc's order: annotations (sorted) only when there are some, before owner.
     pub fn oci(&self, status: Status) -> Value {
         let pid = if status == Status::Stopped { 0 } else { self.pid };
-        json!({
+        let mut state = json!({
             "ociVersion": self.oci_version,
             "id": self.id,
             "pid": pid,
@@ -91,8 +92,14 @@ impl State {
             "bundle": self.bundle,
             "rootfs": self.rootfs,
             "created": self.created,
-            "owner": self.owner,
-            "annotations": self.annotations,
-        })
+        });
+        if let Some(object) = state.as_object_mut() {
+            if !self.annotations.is_empty() {
+                let sorted: std::collections::BTreeMap<_, _> = self.annotations.iter().collect();
+                object.insert("annotations".into(), json!(sorted));
+            }
+            object.insert("owner".into(), json!(self.owner));
+        }
+        state
     }
 }

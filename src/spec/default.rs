@@ -24,7 +24,19 @@ const READONLY_PATHS: [&str; 6] =
 
 /// `rootless` maps the caller's own uid and gid to root in a new user namespace and leaves out
 /// what an unprivileged user cannot have (a fresh sysfs, devpts' gid=5, cgroup resources).
+/// A cgroup namespace is asked for only on a pure cgroup v2 host, as runc does: on v1 the
+/// container's cgroup mount shows its own cgroups either way.
 pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
+    let mut namespaces: Vec<Value> =
+        ["pid", "network", "ipc", "uts", "mount"].iter().map(|t| json!({ "type": t })).collect();
+    if crate::cgroups::unified_only() {
+        namespaces.push(json!({ "type": "cgroup" }));
+    }
+    if rootless {
+        // Unlike runc's, the rootless config keeps a network namespace: the same isolation
+        // as root's, loopback only. Remove it to share the caller's network.
+        namespaces.push(json!({ "type": "user" }));
+    }
     let mut spec = json!({
         "ociVersion": crate::OCI_VERSION,
         "process": {
@@ -49,14 +61,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         "mounts": default_mounts(rootless),
         "linux": {
             "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
-            "namespaces": [
-                { "type": "pid" },
-                { "type": "network" },
-                { "type": "ipc" },
-                { "type": "uts" },
-                { "type": "mount" },
-                { "type": "cgroup" }
-            ],
+            "namespaces": namespaces,
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS
         }
@@ -65,12 +70,6 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         let linux = &mut spec["linux"];
         linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
         linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
-        // Unlike runc's, the rootless config keeps a network namespace: the same isolation
-        // as root's, loopback only. Remove it to share the caller's network.
-        linux["namespaces"] = json!([
-            { "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" },
-            { "type": "mount" }, { "type": "cgroup" }, { "type": "user" }
-        ]);
         linux.as_object_mut().map(|l| l.remove("resources"));
     }
     spec

@@ -133,7 +133,9 @@ fn malformed_profiles_are_refused() {
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#
     ))
     .is_err());
-    assert!(compile(&profile(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PPC64"]}"#)).is_err());
+    // An architecture no process here can use is skipped, as runc skips it; one that can run
+    // here without a table would be refused (none on x86_64: all three have tables).
+    assert!(compile(&profile(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PPC64"]}"#)).is_ok());
     assert!(serde_json::from_str::<LinuxSeccomp>(r#"{"defaultAction": "SCMP_ACT_BOGUS"}"#).is_err());
 }
 
