@@ -109,7 +109,9 @@ fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
                 object.insert("user".into(), serde_json::to_value(init.user()).unwrap_or_default());
             }
         }
-        return serde_json::from_value(process).map_err(parse);
+        // Checked as the config's process is: what berth cannot apply is refused by name.
+        let text = serde_json::to_vec(&process).map_err(parse)?;
+        return Ok(berth::spec::parse_process(&text, path)?);
     }
     if a.command.is_empty() {
         return Err(fail("exec needs a command, or --process".into()));

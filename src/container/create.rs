@@ -156,7 +156,8 @@ fn create_in(
 
     let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
     let mut state = State {
-        oci_version: spec.version().clone(),
+        // The spec the state is written to, as runc reports it, whatever the config's.
+        oci_version: crate::OCI_VERSION.to_string(),
         id: id.to_string(),
         pid: 0,
         pid_start_time: 0,

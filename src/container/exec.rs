@@ -64,7 +64,7 @@ pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
     let c = load(root, id)?;
     let path = c.dir.join(CONFIG_COPY);
     let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
-    serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })
+    crate::spec::parse_saved(&text, &path)
 }
 
 pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {

@@ -26,7 +26,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     Ok(rootfs)
 }
 
-fn check_version(version: &str) -> Result<()> {
+pub(super) fn check_version(version: &str) -> Result<()> {
     let mut parts = version.split('.');
     let major = parts.next().unwrap_or_default();
     let rest_ok = parts.clone().count() == 2

@@ -1,0 +1,97 @@
+//! Every property of runtime-spec 1.3's config is applied or refused, none accepted and
+//! dropped: the properties berth does not apply are refused at create naming the field, and
+//! what `features` lists is what the runtime tests exercise.
+
+use runtime_tests::*;
+use serde_json::{json, Value};
+
+fn assert_refused(b: &Bundle, out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "accepted: {needle}");
+    let err = stderr(out);
+    assert_eq!(err.trim().lines().count(), 1, "want one error line: {err}");
+    assert!(err.contains(needle), "error lacks {needle:?}: {err}");
+    b.assert_nothing_left();
+}
+
+/// Sets `path` ("process.user.username") in the config.
+fn set(config: &mut Value, path: &str, value: Value) {
+    let (parents, last) = path.rsplit_once('.').map_or((None, path), |(p, l)| (Some(p), l));
+    let mut at = config;
+    for key in parents.into_iter().flat_map(|p| p.split('.')) {
+        at = &mut at[key];
+    }
+    at[last] = value;
+}
+
+/// The properties of runtime-spec 1.3's config schema (schema/config-schema.json and the
+/// platform schemas it refers to) that berth's `features` does not cover, each with a value
+/// that asks for something: the other platforms' sections and the Windows-only fields.
+fn not_applied() -> Vec<(&'static str, Value)> {
+    vec![
+        ("process.commandLine", json!("cmd.exe /c dir")),
+        ("process.user.username", json!("ContainerAdministrator")),
+        ("windows", json!({"layerFolders": ["C:\\layers\\base"]})),
+        ("solaris", json!({"milestone": "svc:/milestone/container:default", "limitpriv": "default"})),
+        ("zos", json!({"namespaces": [{"type": "pid"}]})),
+        ("freebsd", json!({"jail": {"host": "new"}})),
+        ("vm", json!({"hypervisor": {"path": "/usr/bin/qemu-system-x86_64"}, "kernel": {"path": "/boot/vmlinuz"}})),
+    ]
+}
+
+#[test]
+fn what_berth_does_not_apply_is_refused_by_name() {
+    if runtime_is_runc() {
+        return skip("runc 1.1.5 ignores other platforms' sections and Windows-only fields");
+    }
+    for (path, value) in not_applied() {
+        let mut b = Bundle::new("notapplied");
+        b.sh("true");
+        set(&mut b.config, path, value);
+        let out = b.create();
+        assert_refused(&b, &out, &format!("{path}:"));
+    }
+}
+
+/// Engines send empty sections and empty strings for what they leave alone: not a request.
+#[test]
+fn empty_values_ask_for_nothing() {
+    let mut b = Bundle::new("emptyfields");
+    b.sh("echo ran");
+    b.config["process"]["commandLine"] = json!("");
+    b.config["windows"] = json!({});
+    b.config["vm"] = json!(null);
+    b.config["linux"]["intelRdt"] = json!({});
+    assert_eq!(b.run_ok().trim(), "ran");
+}
+
+#[test]
+fn a_1_3_config_loads_and_state_reports_the_runtimes_spec() {
+    let mut b = Bundle::new("v13");
+    b.sh("sleep 300");
+    b.config["ociVersion"] = json!("1.3.0");
+    // Not a property of any spec: ignored, as config.md's extensibility rule requires.
+    b.config["linux"]["notASpecProperty"] = json!({"x": 1});
+    let out = b.run_detached(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let features: Value = serde_json::from_slice(&b.cmd(&["features"]).stdout).unwrap();
+    assert_eq!(b.state()["ociVersion"], features["ociVersionMax"], "state reports another spec than features");
+}
+
+/// A config of a newer spec than berth's may carry fields of that spec berth cannot know:
+/// those are refused; a property outside the spec in a config of berth's spec is ignored.
+#[test]
+fn unknown_properties_of_a_newer_spec_are_refused() {
+    if runtime_is_runc() {
+        return skip("runc 1.1.5 ignores every unknown property, of any spec version");
+    }
+    let mut b = Bundle::new("v19");
+    b.sh("echo ran");
+    b.config["ociVersion"] = json!("1.9.0");
+    assert_eq!(b.run_ok().trim(), "ran", "a newer config that asks for nothing new was refused");
+    let mut b = Bundle::new("v19field");
+    b.sh("echo ran");
+    b.config["ociVersion"] = json!("1.9.0");
+    b.config["process"]["someFutureField"] = json!(true);
+    let out = b.create();
+    assert_refused(&b, &out, "process.someFutureField");
+}
