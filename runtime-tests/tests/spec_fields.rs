@@ -95,3 +95,87 @@ fn unknown_properties_of_a_newer_spec_are_refused() {
     let out = b.create();
     assert_refused(&b, &out, "process.someFutureField");
 }
+
+fn features(b: &Bundle) -> Value {
+    let out = b.cmd(&["features"]);
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+        Value::String(s) => s.split(',').map(String::from).collect(),
+        other => panic!("not a list: {other}"),
+    }
+}
+
+/// Every memory policy mode and flag `features` lists runs here (node 0 exists everywhere).
+#[test]
+fn features_memory_policies_all_run() {
+    if runtime_is_runc() {
+        return skip("runc 1.1.5 lists no memoryPolicy in its features");
+    }
+    if !std::path::Path::new("/proc/self/numa_maps").exists() {
+        return skip("this kernel has no NUMA support");
+    }
+    let b = Bundle::new("featmpol");
+    let f = features(&b);
+    let modes = list(&f["linux"]["memoryPolicy"]["modes"]);
+    assert!(modes.len() >= 7, "{modes:?}");
+    for mode in modes {
+        let nodes = if mode == "MPOL_DEFAULT" || mode == "MPOL_LOCAL" { json!(null) } else { json!("0") };
+        let mut c = Bundle::new("featmode");
+        c.sh("true");
+        c.config["linux"]["memoryPolicy"] = json!({"mode": mode, "nodes": nodes});
+        let out = c.run();
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+    }
+    for flag in list(&f["linux"]["memoryPolicy"]["flags"]) {
+        let mut c = Bundle::new("featflag");
+        c.sh("true");
+        c.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0", "flags": [flag]});
+        let out = c.run();
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+    }
+}
+
+/// The scheduler policies, I/O classes and personality domains `features` lists are applied
+/// (the scheduling and personality suites check their values from inside).
+#[test]
+fn features_process_settings_all_apply() {
+    if runtime_is_runc() {
+        return skip("runc 1.1.5 lists none of these in its features");
+    }
+    let b = Bundle::new("featproc");
+    let f = features(&b);
+    let a = &f["annotations"];
+    assert_eq!(list(&a["org.berth.process.execCPUAffinity"]), ["initial", "final"]);
+    let mut runs: Vec<(String, Value, Value)> = Vec::new();
+    for policy in list(&a["org.berth.process.scheduler.policies"]) {
+        let s = match policy.as_str() {
+            "SCHED_FIFO" | "SCHED_RR" => json!({"policy": policy, "priority": 1}),
+            "SCHED_DEADLINE" => json!({"policy": policy, "runtime": 100_000, "deadline": 1_000_000}),
+            _ => json!({"policy": policy}),
+        };
+        runs.push((policy, json!({"scheduler": s}), json!({})));
+    }
+    for class in list(&a["org.berth.process.ioPriority.classes"]) {
+        runs.push((class.clone(), json!({"ioPriority": {"class": class, "priority": 0}}), json!({})));
+    }
+    for domain in list(&a["org.berth.linux.personality.domains"]) {
+        runs.push((domain.clone(), json!({}), json!({"personality": {"domain": domain}})));
+    }
+    for flag in list(&a["org.berth.linux.personality.flags"]) {
+        runs.push((flag.clone(), json!({}), json!({"personality": {"domain": "LINUX", "flags": [flag]}})));
+    }
+    for (name, process, linux) in runs {
+        let mut c = Bundle::new("featrun");
+        c.sh("true");
+        c.config["process"].as_object_mut().unwrap().extend(process.as_object().unwrap().clone());
+        c.config["linux"].as_object_mut().unwrap().extend(linux.as_object().unwrap().clone());
+        let out = c.run();
+        let real_time_refused = stderr(&out).contains("realtimeRuntime");
+        assert!(out.status.success() || real_time_refused, "{name}: {}", stderr(&out));
+    }
+}

@@ -90,8 +90,16 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let seccomp = seccomp_section.map(seccomp::compile).transpose()?;
     let terminal = opts.process.terminal().unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
+    // Last before the fork: from here this process, and the one it forks until that joins the
+    // container's cgroup, run on execCPUAffinity.initial.
+    if let Some(cpus) = crate::process::sched::enter_initial_cpus(&opts.process)? {
+        crate::logging::debug(&format!(
+            "exec: running on CPUs {cpus} (execCPUAffinity.initial) until the process joins the container's cgroup"
+        ));
+    }
     let cfg = ExecConfig {
         process: &opts.process,
+        linux: spec.linux().as_ref(),
         namespaces,
         cgroups,
         console: theirs.as_ref(),

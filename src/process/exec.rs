@@ -15,7 +15,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Linux, Process};
 use std::os::fd::AsFd;
 
 use super::init::become_namespace_root;
@@ -28,6 +28,8 @@ use crate::tty;
 
 pub struct ExecConfig<'a> {
     pub process: &'a Process,
+    /// The container's linux section: its personality and NUMA policy hold for this process too.
+    pub linux: Option<&'a Linux>,
     /// The init's namespaces, user first.
     pub namespaces: Vec<(CloneFlags, File)>,
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
@@ -145,7 +147,7 @@ fn setup(cfg: &ExecConfig, in_userns: bool) -> Result<Program> {
     if let Some(console) = cfg.console {
         setup_terminal(cfg.process, console)?;
     }
-    launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds, cfg.seccomp)
+    launch::prepare(cfg.process, cfg.linux, true, in_userns, &[], cfg.preserve_fds, cfg.seccomp)
 }
 
 /// "ready", with the NOTIFY listener when there is one; then berth has delivered it.

@@ -128,7 +128,9 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     drop(root);
     let state = run_create_hooks(spec, cfg.rootfs, ch)?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
-    let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
+    let linux = spec.linux().as_ref();
+    let program =
+        launch::prepare(process, linux, false, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
     Ok(Launch { program, state })
 }
 

@@ -83,9 +83,20 @@ pub const PROCESS: Field = Object(&[
     ("noNewPrivileges", Applied),
     ("oomScoreAdj", Applied),
     ("selinuxLabel", Applied),
-    ("ioPriority", Refused(NOT_YET)),
-    ("scheduler", Refused(NOT_YET)),
-    ("execCPUAffinity", Refused(NOT_YET)),
+    ("ioPriority", Needs("class", &Object(&[("class", Applied), ("priority", Applied)]))),
+    (
+        "scheduler",
+        Object(&[
+            ("policy", Applied),
+            ("nice", Applied),
+            ("priority", Applied),
+            ("flags", Applied),
+            ("runtime", Applied),
+            ("deadline", Applied),
+            ("period", Applied),
+        ]),
+    ),
+    ("execCPUAffinity", Object(&[("initial", Applied), ("final", Applied)])),
     (
         "user",
         Object(&[
@@ -108,14 +119,14 @@ const LINUX: Field = Object(&[
     ("cgroupsPath", Applied),
     ("resources", RESOURCES),
     ("intelRdt", Refused(NOT_YET)),
-    ("memoryPolicy", Refused(NOT_YET)),
+    ("memoryPolicy", Object(&[("mode", Applied), ("nodes", Applied), ("flags", Applied)])),
     ("sysctl", Applied),
     ("seccomp", SECCOMP),
     ("rootfsPropagation", Applied),
     ("maskedPaths", Applied),
     ("readonlyPaths", Applied),
     ("mountLabel", Applied),
-    ("personality", Refused(NOT_YET)),
+    ("personality", Object(&[("domain", Applied), ("flags", Applied)])),
 ]);
 
 const DEVICE: Field = Object(&[
@@ -513,6 +524,15 @@ mod tests {
         let affinity = p.exec_cpu_affinity().as_ref().unwrap();
         assert_eq!(affinity.initial().as_deref(), Some("0,1"));
         assert_eq!(affinity.cpu_affinity_final().as_deref(), None);
+    }
+
+    #[test]
+    fn io_priority_needs_its_class() {
+        let e = refusal(json!({"process": {"ioPriority": {"priority": 3}}}));
+        assert!(e.contains("process.ioPriority.class is required"), "{e}");
+        let e = walk(br#"{"ioPriority": {}}"#, &PROCESS, "process").unwrap_err().to_string();
+        assert!(e.contains("process.ioPriority.class"), "{e}");
+        walk(br#"{"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 1}}"#, &PROCESS, "process").unwrap();
     }
 
     /// The configs engines were seen to send (../shared/configs) ask for nothing berth

@@ -67,7 +67,9 @@ pub fn parse_saved(raw: &[u8], path: &Path) -> Result<Spec> {
 /// A process as `exec --process` takes it, checked as the config's process is.
 pub fn parse_process(raw: &[u8], path: &Path) -> Result<Process> {
     fields::walk(raw, &fields::PROCESS, "process")?.settle(fields::Unknown::Ignore)?;
-    typed(raw, path, None)
+    let process: Process = typed(raw, path, None)?;
+    validate::check_process_settings(&process, "process")?;
+    Ok(process)
 }
 
 /// oci-spec's parse of `raw`; where it fails, once more with the process (at `process_key`,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, Result};
 
@@ -23,6 +23,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_namespaces(spec)?;
     check_hooks(spec)?;
     crate::security::lsm::check(spec)?;
+    check_linux_settings(spec)?;
     Ok(rootfs)
 }
 
@@ -65,6 +66,22 @@ fn check_process(spec: &Spec) -> Result<()> {
             return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
         }
     }
+    check_process_settings(process, "process")
+}
+
+/// What a process (the config's, or exec's) asks of the scheduler, checked before anything
+/// exists. `path` names it in messages.
+pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()> {
+    crate::process::sched::check(process, path)
+}
+
+/// The container-wide kernel settings: personality, NUMA policy.
+fn check_linux_settings(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    if let Some(p) = linux.personality() {
+        crate::process::personality::persona(p)?;
+    }
+    crate::process::mempolicy::check(linux.memory_policy().as_ref())?;
     Ok(())
 }
 
