@@ -34,6 +34,7 @@ pub fn features() -> Value {
             "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
             "memoryPolicy": { "modes": mempolicy::MODES, "flags": mempolicy::FLAGS },
+            "netDevices": { "enabled": true },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
         // What features.md has no field for yet, as lists: the scheduler policies and flags,

@@ -8,6 +8,7 @@ pub mod features;
 pub mod hooks;
 pub mod image;
 pub mod logging;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;

@@ -150,6 +150,7 @@ fn features_process_settings_all_apply() {
     let b = Bundle::new("featproc");
     let f = features(&b);
     let a = &f["annotations"];
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
     assert_eq!(list(&a["org.berth.process.execCPUAffinity"]), ["initial", "final"]);
     let mut runs: Vec<(String, Value, Value)> = Vec::new();
     for policy in list(&a["org.berth.process.scheduler.policies"]) {

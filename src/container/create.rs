@@ -82,17 +82,23 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     let dir = ContainerDir::claim(root, id)?;
-    let mut cgroup_dirs = Vec::new();
-    match create_in(root, &dir, id, bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
+    let mut made = Made::default();
+    match create_in(root, &dir, id, bundle, opts, theirs.as_ref(), &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
-            if let Err(c) = cgroups::destroy(&cgroup_dirs) {
+            if let Err(c) = cgroups::destroy(&made.cgroups) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
             }
             let _ = dir.remove();
             Err(e)
         }
     }
+}
+
+/// What create made outside its state directory, for its undoing.
+#[derive(Default)]
+struct Made {
+    cgroups: Vec<cgroups::CgroupDir>,
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -121,8 +127,9 @@ fn create_in(
     bundle: &spec::Bundle,
     opts: &CreateOptions,
     console: Option<&OwnedFd>,
-    cgroup_dirs: &mut Vec<cgroups::CgroupDir>,
+    made: &mut Made,
 ) -> Result<State> {
+    let cgroup_dirs = &mut made.cgroups;
     let spec = &bundle.spec;
     // A bad profile is refused before anything exists; compiling here also keeps it off the
     // init's path.
@@ -166,7 +173,7 @@ fn create_in(
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: state_annotations(spec, overlay.as_ref()),
-        cgroups: cgroup_dirs.clone(),
+        cgroups: made.cgroups.clone(),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
     };
@@ -176,7 +183,7 @@ fn create_in(
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
         start: &start,
-        cgroups: cgroup_dirs,
+        cgroups: &made.cgroups,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
@@ -186,14 +193,20 @@ fn create_in(
         idmaps: &idmaps,
         overlay: overlay.as_ref(),
     };
-    let mut parent = CreateParent { state: &state, spec };
+    let mut parent = CreateParent { state: &state, spec, net_devices: Vec::new() };
     let pid = process::spawn(&cfg, &mut parent)?;
+    let net_devices = std::mem::take(&mut parent.net_devices);
     state.pid = pid.as_raw();
-    state.pid_start_time = ProcStat::read(pid.as_raw())
+    let recorded = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })?;
-    let recorded = state.write(&dir.path).and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
+        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })
+        .and_then(|start| {
+            state.pid_start_time = start;
+            state.write(&dir.path)
+        })
+        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
     if let Err(e) = recorded {
+        crate::netdev::move_back(&net_devices, pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
         return Err(e);
@@ -274,6 +287,8 @@ fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs
 struct CreateParent<'a> {
     state: &'a State,
     spec: &'a oci_spec::runtime::Spec,
+    /// linux.netDevices moved into the container, to move back if create fails.
+    net_devices: Vec<crate::netdev::Moved>,
 }
 
 impl CreateParent<'_> {
@@ -285,6 +300,15 @@ impl CreateParent<'_> {
 }
 
 impl process::ParentSide for CreateParent<'_> {
+    fn namespaces_ready(&mut self, pid: Pid) -> Result<()> {
+        self.net_devices = crate::netdev::move_into(self.spec, pid)?;
+        Ok(())
+    }
+
+    fn abandon(&mut self, pid: Pid) {
+        crate::netdev::move_back(&std::mem::take(&mut self.net_devices), pid);
+    }
+
     fn run_hooks(&mut self, pid: Pid) -> Result<String> {
         let json = self.state_json(pid, Status::Creating);
         hooks::run(HookPoint::Prestart, self.spec.hooks().as_ref(), &json)?;

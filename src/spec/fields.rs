@@ -115,7 +115,7 @@ const LINUX: Field = Object(&[
     ("gidMappings", Items(&ID_MAPPING)),
     ("timeOffsets", Values(&Object(&[("secs", Applied), ("nanosecs", Applied)]))),
     ("devices", Items(&DEVICE)),
-    ("netDevices", Refused(NOT_YET)),
+    ("netDevices", Values(&Object(&[("name", Applied)]))),
     ("cgroupsPath", Applied),
     ("resources", RESOURCES),
     ("intelRdt", Refused(NOT_YET)),
@@ -489,9 +489,9 @@ mod tests {
 
     #[test]
     fn paths_name_array_items_and_map_keys() {
-        let v = json!({"linux": {"timeOffsets": {"boottime": {"secs": 1, "extra": 1}}}});
+        let v = json!({"linux": {"netDevices": {"eth0": {"name": "x", "mtu": 9000}}}});
         let e = walk_config(v, Unknown::Refuse).unwrap_err().to_string();
-        assert!(e.contains("linux.timeOffsets.boottime.extra"), "{e}");
+        assert!(e.contains("linux.netDevices.eth0.mtu"), "{e}");
         let v = json!({"mounts": [{"destination": "/a"}, {"destination": "/b", "extra": true}]});
         let e = walk_config(v, Unknown::Refuse).unwrap_err().to_string();
         assert!(e.contains("mounts[1].extra"), "{e}");

@@ -75,13 +75,14 @@ pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()
     crate::process::sched::check(process, path)
 }
 
-/// The container-wide kernel settings: personality, NUMA policy.
+/// The container-wide kernel settings: personality, NUMA policy, network devices.
 fn check_linux_settings(spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
     if let Some(p) = linux.personality() {
         crate::process::personality::persona(p)?;
     }
     crate::process::mempolicy::check(linux.memory_policy().as_ref())?;
+    crate::netdev::check(spec)?;
     Ok(())
 }
 
