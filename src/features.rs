@@ -32,7 +32,8 @@ pub fn features() -> Value {
             },
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            "intelRdt": { "enabled": false },
+            // Compiled in; a host without resctrl refuses the config at create.
+            "intelRdt": { "enabled": true, "schemata": true, "monitoring": true },
             "memoryPolicy": { "modes": mempolicy::MODES, "flags": mempolicy::FLAGS },
             "netDevices": { "enabled": true },
             "mountExtensions": { "idmap": { "enabled": true } }

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod netdev;
 pub mod process;
 pub mod procfs;
+pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

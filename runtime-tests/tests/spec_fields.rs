@@ -64,6 +64,35 @@ fn empty_values_ask_for_nothing() {
     assert_eq!(b.run_ok().trim(), "ran");
 }
 
+/// linux.intelRdt goes to resctrl where the host has it; where it does not (this VM), the
+/// config is refused rather than the container left unpartitioned.
+#[test]
+fn intel_rdt_is_applied_or_refused() {
+    if runtime_is_runc() {
+        return skip("runc 1.1.5 runs a container that asks for intelRdt unpartitioned on a host without resctrl");
+    }
+    let resctrl = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(" - ").nth(1).is_some_and(|r| r.starts_with("resctrl ")))
+        .map(|l| l.split(' ').nth(4).unwrap().to_string());
+    let mut b = Bundle::new("rdt");
+    b.sh("sleep 300");
+    b.config["linux"]["intelRdt"] = json!({"closID": format!("berth-test-{}", std::process::id())});
+    let Some(root) = resctrl else {
+        let out = b.create();
+        return assert_refused(&b, &out, "linux.intelRdt: this host has no resctrl");
+    };
+    let out = b.run_detached(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let group = std::path::Path::new(&root).join(format!("berth-test-{}", std::process::id()));
+    let tasks = std::fs::read_to_string(group.join("tasks")).unwrap();
+    let pid = b.state()["pid"].as_i64().unwrap().to_string();
+    assert!(tasks.lines().any(|t| t == pid), "the init is not in the resctrl group: {tasks}");
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    assert!(!group.exists(), "the resctrl group berth made outlived the container");
+}
+
 #[test]
 fn a_1_3_config_loads_and_state_reports_the_runtimes_spec() {
     let mut b = Bundle::new("v13");
@@ -151,6 +180,7 @@ fn features_process_settings_all_apply() {
     let f = features(&b);
     let a = &f["annotations"];
     assert_eq!(f["linux"]["netDevices"]["enabled"], true);
+    assert_eq!(f["linux"]["intelRdt"]["enabled"], true);
     assert_eq!(list(&a["org.berth.process.execCPUAffinity"]), ["initial", "final"]);
     let mut runs: Vec<(String, Value, Value)> = Vec::new();
     for policy in list(&a["org.berth.process.scheduler.policies"]) {

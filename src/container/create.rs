@@ -89,6 +89,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             if let Err(c) = cgroups::destroy(&made.cgroups) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
             }
+            if let Some(group) = &made.resctrl {
+                crate::resctrl::destroy(group);
+            }
             let _ = dir.remove();
             Err(e)
         }
@@ -99,6 +102,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
 #[derive(Default)]
 struct Made {
     cgroups: Vec<cgroups::CgroupDir>,
+    resctrl: Option<crate::resctrl::Group>,
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -156,6 +160,10 @@ fn create_in(
             cgroups::apply(cgroup_dirs, resources)?;
         }
     }
+    // Like the cgroups, before the init exists; it joins the groups itself.
+    if crate::resctrl::requested(spec) {
+        made.resctrl = crate::resctrl::create(spec, id, crate::resctrl::mount_point().as_deref())?;
+    }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
     std::fs::write(&saved, &bundle.raw).ctx("save config", saved.display())?;
@@ -174,6 +182,7 @@ fn create_in(
         owner: String::new(),
         annotations: state_annotations(spec, overlay.as_ref()),
         cgroups: made.cgroups.clone(),
+        resctrl: made.resctrl.clone(),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
     };
@@ -192,6 +201,7 @@ fn create_in(
         seccomp: seccomp.as_ref(),
         idmaps: &idmaps,
         overlay: overlay.as_ref(),
+        resctrl: made.resctrl.as_ref(),
     };
     let mut parent = CreateParent { state: &state, spec, net_devices: Vec::new() };
     let pid = process::spawn(&cfg, &mut parent)?;

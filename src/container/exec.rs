@@ -102,6 +102,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         linux: spec.linux().as_ref(),
         namespaces,
         cgroups,
+        resctrl: c.state.resctrl.as_ref(),
         console: theirs.as_ref(),
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),

@@ -202,6 +202,9 @@ fn destroy(c: &Container) -> Result<()> {
     if let Some(fd) = &init {
         wait_readable(fd, Duration::from_secs(10));
     }
+    if let Some(group) = &c.state.resctrl {
+        crate::resctrl::destroy(group);
+    }
     cgroups::destroy(&c.state.cgroups)
 }
 

@@ -33,6 +33,7 @@ pub struct ExecConfig<'a> {
     /// The init's namespaces, user first.
     pub namespaces: Vec<(CloneFlags, File)>,
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
+    pub resctrl: Option<&'a crate::resctrl::Group>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub seccomp: Option<&'a Compiled>,
@@ -125,6 +126,7 @@ fn join(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<bool> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
     crate::cgroups::join_self(&cfg.cgroups, born_in_cgroup)?;
+    crate::resctrl::join_self(cfg.resctrl)?;
     let mut in_userns = false;
     for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| !for_children_only(*k)) {
         setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;

@@ -83,6 +83,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
     crate::cgroups::join_self(cfg.cgroups, born_in_cgroup)?;
+    crate::resctrl::join_self(cfg.resctrl)?;
     enter_user_namespace(plan, ch)?;
     if plan.join_user.is_some() {
         create_namespaces_inside(plan, ch)?;

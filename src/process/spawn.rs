@@ -38,6 +38,8 @@ pub struct InitConfig<'a> {
     /// Per config mount: the user namespace of an idmapped mount.
     pub idmaps: &'a [Option<std::fs::File>],
     pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
+    /// linux.intelRdt: the resctrl groups the init joins with its cgroups.
+    pub resctrl: Option<&'a crate::resctrl::Group>,
 }
 
 /// What the parent does when the init asks.

@@ -36,7 +36,6 @@ pub enum Field {
 use Field::{Applied, Items, Needs, Object, Refused, Values};
 
 const OTHER_OS: &str = "berth runs Linux containers";
-const NOT_YET: &str = "not implemented by berth yet";
 const WINDOWS_ONLY: &str = "a Windows property; berth runs Linux containers";
 
 pub const CONFIG: Field = Object(&[
@@ -118,7 +117,7 @@ const LINUX: Field = Object(&[
     ("netDevices", Values(&Object(&[("name", Applied)]))),
     ("cgroupsPath", Applied),
     ("resources", RESOURCES),
-    ("intelRdt", Refused(NOT_YET)),
+    ("intelRdt", INTEL_RDT),
     ("memoryPolicy", Object(&[("mode", Applied), ("nodes", Applied), ("flags", Applied)])),
     ("sysctl", Applied),
     ("seccomp", SECCOMP),
@@ -206,6 +205,17 @@ const RESOURCES: Field = Object(&[
 ]);
 
 const THROTTLE: Field = Object(&[("major", Applied), ("minor", Applied), ("rate", Applied)]);
+
+/// Written to resctrl where the host has it; refused where it does not (resctrl::check).
+const INTEL_RDT: Field = Object(&[
+    ("closID", Applied),
+    ("schemata", Applied),
+    ("l3CacheSchema", Applied),
+    ("memBwSchema", Applied),
+    ("enableMonitoring", Applied),
+    ("enableCMT", Applied),
+    ("enableMBM", Applied),
+]);
 
 const SECCOMP: Field = Object(&[
     ("defaultAction", Applied),

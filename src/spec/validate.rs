@@ -75,7 +75,7 @@ pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()
     crate::process::sched::check(process, path)
 }
 
-/// The container-wide kernel settings: personality, NUMA policy, network devices.
+/// The container-wide kernel settings: personality, NUMA policy, network devices, resctrl.
 fn check_linux_settings(spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
     if let Some(p) = linux.personality() {
@@ -83,6 +83,9 @@ fn check_linux_settings(spec: &Spec) -> Result<()> {
     }
     crate::process::mempolicy::check(linux.memory_policy().as_ref())?;
     crate::netdev::check(spec)?;
+    if crate::resctrl::requested(spec) {
+        crate::resctrl::check(spec, crate::resctrl::mount_point().as_deref())?;
+    }
     Ok(())
 }
 
