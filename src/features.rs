@@ -49,7 +49,8 @@ pub fn features() -> Value {
             "org.berth.process.ioPriority.classes": sched::IO_CLASSES.join(","),
             "org.berth.process.execCPUAffinity": "initial,final",
             "org.berth.linux.personality.domains": personality::DOMAINS.join(","),
-            "org.berth.linux.personality.flags": personality::FLAGS.map(|(name, _)| name).join(",")
+            "org.berth.linux.personality.flags": personality::FLAGS.map(|(name, _)| name).join(","),
+            "org.berth.pidfdSocket": "true"
         }
     })
 }

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod image;
 pub mod logging;
 pub mod netdev;
+pub mod pidfd_socket;
 pub mod process;
 pub mod procfs;
 pub mod resctrl;

@@ -54,6 +54,9 @@ pub struct Args {
     /// Run in this sub-cgroup of the container's cgroup
     #[arg(long)]
     pub cgroup: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process (one SCM_RIGHTS message)
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// Exits with the process's status (128+N for signal N), or 255 when it never ran, as runc's
@@ -76,6 +79,7 @@ fn exec(g: &Global, a: &Args) -> Result<i32, Failure> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sub_cgroup: a.cgroup.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
     };
     let signals = (!a.detach).then(block_forwarded_signals);
     let execd = container::exec(&g.root(), &a.id, &opts).map_err(Failure::from)?;

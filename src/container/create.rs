@@ -43,6 +43,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// Run on an overlay: the bundle's rootfs read-only below, a container layer on top.
     pub rootfs_overlay: bool,
+    /// --pidfd-socket: where a pidfd of the init goes once it is set up.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// The annotation that asks for the overlay from the bundle itself.
@@ -81,9 +83,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     }
     let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
+    // Connected before anything exists: a socket nobody listens on fails here.
+    let pidfd_socket = opts.pidfd_socket.as_deref().map(crate::pidfd_socket::connect_to).transpose()?;
     let dir = ContainerDir::claim(root, id)?;
     let mut made = Made::default();
-    match create_in(root, &dir, id, bundle, opts, theirs.as_ref(), &mut made) {
+    let sockets = Sockets { console: theirs.as_ref(), pidfd: pidfd_socket.as_ref() };
+    match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             if let Err(c) = cgroups::destroy(&made.cgroups) {
@@ -96,6 +101,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// Where the init's pty master (process.terminal) and its pidfd (--pidfd-socket) go.
+struct Sockets<'a> {
+    console: Option<&'a OwnedFd>,
+    pidfd: Option<&'a OwnedFd>,
 }
 
 /// What create made outside its state directory, for its undoing.
@@ -130,7 +141,7 @@ fn create_in(
     id: &str,
     bundle: &spec::Bundle,
     opts: &CreateOptions,
-    console: Option<&OwnedFd>,
+    sockets: &Sockets,
     made: &mut Made,
 ) -> Result<State> {
     let cgroup_dirs = &mut made.cgroups;
@@ -197,7 +208,7 @@ fn create_in(
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
         extra_env,
-        console,
+        console: sockets.console,
         seccomp: seccomp.as_ref(),
         idmaps: &idmaps,
         overlay: overlay.as_ref(),
@@ -214,7 +225,8 @@ fn create_in(
             state.pid_start_time = start;
             state.write(&dir.path)
         })
-        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
+        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid))
+        .and_then(|()| send_pidfd(sockets.pidfd, pid, state.pid_start_time));
     if let Err(e) = recorded {
         crate::netdev::move_back(&net_devices, pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -334,6 +346,13 @@ fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
         Some(n) if n > 0 => (preserve.max(n), vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
         _ => (preserve, Vec::new()),
     }
+}
+
+/// --pidfd-socket: the init's pidfd, checked to be the init recorded.
+fn send_pidfd(socket: Option<&OwnedFd>, pid: Pid, start_time: u64) -> Result<()> {
+    let Some(socket) = socket else { return Ok(()) };
+    let pidfd = crate::pidfd_socket::open_checked(pid, start_time)?;
+    crate::pidfd_socket::send(socket, &pidfd, crate::pidfd_socket::Kind::Init)
 }
 
 /// Written to a temporary name and renamed: engines poll for the file and must never read a
