@@ -115,8 +115,10 @@ fn a_failed_create_puts_the_device_back() {
     let mut b = Bundle::new("netdevfail");
     b.sh("true");
     b.config["linux"]["netDevices"] = json!({ &veth.host: {"name": "ctr0"} });
-    // createRuntime hooks run after the devices moved in.
-    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    // createRuntime hooks run on the host after the devices moved in: this one fails exactly
+    // when the device has left the host, so create fails after the move.
+    let script = format!("ip link show dev {} >/dev/null 2>&1 && exit 0; exit 1", veth.host);
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
     let out = b.create();
     assert!(!out.status.success(), "create with a failing hook succeeded");
     b.assert_nothing_left();
