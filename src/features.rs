@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::process::{mempolicy, personality, sched};
 use crate::rootfs::MOUNT_OPTION_NAMES;
 
 pub fn features() -> Value {
@@ -16,7 +17,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true },
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -31,12 +32,25 @@ pub fn features() -> Value {
             },
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            "intelRdt": { "enabled": false },
+            // Compiled in; a host without resctrl refuses the config at create.
+            "intelRdt": { "enabled": true, "schemata": true, "monitoring": true },
+            "memoryPolicy": { "modes": mempolicy::MODES, "flags": mempolicy::FLAGS },
+            "netDevices": { "enabled": true },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
+        // What features.md has no field for yet, as lists: the scheduler policies and flags,
+        // I/O priority classes, personality domains and flags berth applies, and that it
+        // applies execCPUAffinity.
         "annotations": {
             "org.berth.version": crate::VERSION,
-            "org.berth.commit": crate::COMMIT
+            "org.berth.commit": crate::COMMIT,
+            "org.berth.process.scheduler.policies": sched::POLICIES.join(","),
+            "org.berth.process.scheduler.flags": sched::FLAGS.join(","),
+            "org.berth.process.ioPriority.classes": sched::IO_CLASSES.join(","),
+            "org.berth.process.execCPUAffinity": "initial,final",
+            "org.berth.linux.personality.domains": personality::DOMAINS.join(","),
+            "org.berth.linux.personality.flags": personality::FLAGS.map(|(name, _)| name).join(","),
+            "org.berth.pidfdSocket": "true"
         }
     })
 }

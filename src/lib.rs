@@ -8,8 +8,11 @@ pub mod features;
 pub mod hooks;
 pub mod image;
 pub mod logging;
+pub mod netdev;
+pub mod pidfd_socket;
 pub mod process;
 pub mod procfs;
+pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;
@@ -20,6 +23,6 @@ pub mod tty;
 pub use error::{Error, Result};
 
 /// The runtime-spec version berth writes into new configs and reports as its maximum.
-pub const OCI_VERSION: &str = "1.2.1";
+pub const OCI_VERSION: &str = "1.3.0";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("BERTH_COMMIT");

@@ -410,3 +410,77 @@ pub fn fsetxattr(fd: &impl AsRawFd, name: &std::ffi::CStr, value: &[u8]) -> nix:
     let ret = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
     Errno::result(ret).map(drop)
 }
+
+/// struct sched_attr as sched_setattr(2) takes it, up to the utilization clamps
+/// (SCHED_ATTR_SIZE_VER1): libc's copy stops before them.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) on the calling thread.
+pub fn sched_setattr(attr: &SchedAttr) -> nix::Result<()> {
+    let attr = SchedAttr { size: std::mem::size_of::<SchedAttr>() as u32, ..*attr };
+    // SAFETY: `attr` is a fully initialised sched_attr whose size field says how much of it
+    // the kernel may read; it lives across the call. pid 0 is the caller, flags must be 0.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0 = the caller, value).
+pub fn ioprio_set_self(value: i32) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    Errno::result(ret).map(drop)
+}
+
+/// The bits of a node mask set_mempolicy and get_mempolicy pass: 1024 nodes, the kernel's
+/// largest MAX_NUMNODES.
+pub const NODE_MASK_BITS: usize = 1024;
+pub type NodeMask = [libc::c_ulong; NODE_MASK_BITS / libc::c_ulong::BITS as usize];
+
+/// set_mempolicy(2) for the calling thread: `mode` with its MPOL_F_* flags ORed in.
+pub fn set_mempolicy(mode: i32, nodes: &NodeMask) -> nix::Result<()> {
+    // SAFETY: `nodes` is a live array of NODE_MASK_BITS bits; maxnode tells the kernel how
+    // many it may read (it reads maxnode - 1 bits, hence the + 1).
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), NODE_MASK_BITS + 1) };
+    Errno::result(ret).map(drop)
+}
+
+/// get_mempolicy(2) for the calling thread's own policy: its mode (with flags) and nodes.
+pub fn get_mempolicy() -> nix::Result<(i32, NodeMask)> {
+    let mut mode: libc::c_int = 0;
+    let mut nodes: NodeMask = [0; NODE_MASK_BITS / libc::c_ulong::BITS as usize];
+    // SAFETY: `mode` and `nodes` are live and writable, `nodes` holds maxnode bits; a null
+    // address and zero flags ask for the thread's policy.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode as *mut libc::c_int,
+            nodes.as_mut_ptr(),
+            NODE_MASK_BITS + 1,
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(|_| (mode, nodes))
+}
+
+/// personality(2): sets the execution domain and flags; returns the previous ones. The
+/// query value 0xffffffff changes nothing.
+pub fn personality(persona: u32) -> nix::Result<u32> {
+    // SAFETY: an integer argument only; -1 is the error return.
+    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
+    Errno::result(ret).map(|p| p as u32)
+}

@@ -241,23 +241,30 @@ impl Bundle {
 /// compiler as a static program, so it runs in a busybox rootfs.
 pub fn attacker() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let out = here.join("../target/runtime-tests/runtime_exposure");
-            let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
-            std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-            let cc = Command::new("cc")
-                .args(["-static", "-O2", "-o"])
-                .arg(&tmp)
-                .arg(here.join("attack/runtime_exposure.c"))
-                .output()
-                .expect("cc (gcc) is needed to build the attack program");
-            assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
-            std::fs::rename(&tmp, &out).unwrap();
-            out
-        })
-        .clone()
+    BUILT.get_or_init(|| build_static("attack/runtime_exposure.c", "runtime_exposure")).clone()
+}
+
+/// runtime-tests/probe/process_attrs.c, built as `attacker()` is: prints the calling
+/// process's scheduling attributes, I/O priority and personality.
+pub fn probe() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| build_static("probe/process_attrs.c", "process_attrs")).clone()
+}
+
+fn build_static(source: &str, name: &str) -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = here.join("../target/runtime-tests").join(name);
+    let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let cc = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&tmp)
+        .arg(here.join(source))
+        .output()
+        .expect("cc (gcc) is needed to build the test programs");
+    assert!(cc.status.success(), "cc {source}: {}", String::from_utf8_lossy(&cc.stderr));
+    std::fs::rename(&tmp, &out).unwrap();
+    out
 }
 
 /// Waits up to two seconds for a detached container to make `path`.

@@ -35,6 +35,9 @@ pub struct CreateFlags {
     /// Mount the bundle's rootfs read-only under a writable container layer (removed by delete)
     #[arg(long)]
     pub rootfs_overlay: bool,
+    /// Unix socket that receives a pidfd of the container's init (one SCM_RIGHTS message)
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 impl CreateFlags {
@@ -54,6 +57,7 @@ impl CreateFlags {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             rootfs_overlay: self.rootfs_overlay,
+            pidfd_socket: self.pidfd_socket.clone(),
         }
     }
 }

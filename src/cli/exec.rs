@@ -54,6 +54,9 @@ pub struct Args {
     /// Run in this sub-cgroup of the container's cgroup
     #[arg(long)]
     pub cgroup: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process (one SCM_RIGHTS message)
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// Exits with the process's status (128+N for signal N), or 255 when it never ran, as runc's
@@ -76,6 +79,7 @@ fn exec(g: &Global, a: &Args) -> Result<i32, Failure> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sub_cgroup: a.cgroup.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
     };
     let signals = (!a.detach).then(block_forwarded_signals);
     let execd = container::exec(&g.root(), &a.id, &opts).map_err(Failure::from)?;
@@ -109,7 +113,9 @@ fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
                 object.insert("user".into(), serde_json::to_value(init.user()).unwrap_or_default());
             }
         }
-        return serde_json::from_value(process).map_err(parse);
+        // Checked as the config's process is: what berth cannot apply is refused by name.
+        let text = serde_json::to_vec(&process).map_err(parse)?;
+        return Ok(berth::spec::parse_process(&text, path)?);
     }
     if a.command.is_empty() {
         return Err(fail("exec needs a command, or --process".into()));

@@ -43,6 +43,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// Run on an overlay: the bundle's rootfs read-only below, a container layer on top.
     pub rootfs_overlay: bool,
+    /// --pidfd-socket: where a pidfd of the init goes once it is set up.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// The annotation that asks for the overlay from the bundle itself.
@@ -81,18 +83,37 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     }
     let terminal = process.and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
+    // Connected before anything exists: a socket nobody listens on fails here.
+    let pidfd_socket = opts.pidfd_socket.as_deref().map(crate::pidfd_socket::connect_to).transpose()?;
     let dir = ContainerDir::claim(root, id)?;
-    let mut cgroup_dirs = Vec::new();
-    match create_in(root, &dir, id, bundle, opts, theirs.as_ref(), &mut cgroup_dirs) {
+    let mut made = Made::default();
+    let sockets = Sockets { console: theirs.as_ref(), pidfd: pidfd_socket.as_ref() };
+    match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
-            if let Err(c) = cgroups::destroy(&cgroup_dirs) {
+            if let Err(c) = cgroups::destroy(&made.cgroups) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
+            }
+            if let Some(group) = &made.resctrl {
+                crate::resctrl::destroy(group);
             }
             let _ = dir.remove();
             Err(e)
         }
     }
+}
+
+/// Where the init's pty master (process.terminal) and its pidfd (--pidfd-socket) go.
+struct Sockets<'a> {
+    console: Option<&'a OwnedFd>,
+    pidfd: Option<&'a OwnedFd>,
+}
+
+/// What create made outside its state directory, for its undoing.
+#[derive(Default)]
+struct Made {
+    cgroups: Vec<cgroups::CgroupDir>,
+    resctrl: Option<crate::resctrl::Group>,
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -120,9 +141,10 @@ fn create_in(
     id: &str,
     bundle: &spec::Bundle,
     opts: &CreateOptions,
-    console: Option<&OwnedFd>,
-    cgroup_dirs: &mut Vec<cgroups::CgroupDir>,
+    sockets: &Sockets,
+    made: &mut Made,
 ) -> Result<State> {
+    let cgroup_dirs = &mut made.cgroups;
     let spec = &bundle.spec;
     // A bad profile is refused before anything exists; compiling here also keeps it off the
     // init's path.
@@ -157,6 +179,10 @@ fn create_in(
             cgroups::apply(cgroup_dirs, resources)?;
         }
     }
+    // Like the cgroups, before the init exists; it joins the groups itself.
+    if crate::resctrl::requested(spec) {
+        made.resctrl = crate::resctrl::create(spec, id, crate::resctrl::mount_point().as_deref())?;
+    }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
     std::fs::write(&saved, &bundle.raw).ctx("save config", saved.display())?;
@@ -164,7 +190,8 @@ fn create_in(
 
     let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
     let mut state = State {
-        oci_version: spec.version().clone(),
+        // The spec the state is written to, as runc reports it, whatever the config's.
+        oci_version: crate::OCI_VERSION.to_string(),
         id: id.to_string(),
         pid: 0,
         pid_start_time: 0,
@@ -173,7 +200,8 @@ fn create_in(
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: state_annotations(spec, overlay.as_ref()),
-        cgroups: cgroup_dirs.clone(),
+        cgroups: made.cgroups.clone(),
+        resctrl: made.resctrl.clone(),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
     };
@@ -183,29 +211,37 @@ fn create_in(
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
         start: &start,
-        cgroups: cgroup_dirs,
+        cgroups: &made.cgroups,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
         extra_env,
-        console,
+        console: sockets.console,
         seccomp: seccomp.as_ref(),
         idmaps: &idmaps,
         overlay: overlay.as_ref(),
+        resctrl: made.resctrl.as_ref(),
     };
-    let mut parent = CreateParent { state: &state, spec };
+    let mut parent = CreateParent { state: &state, spec, net_devices: Vec::new() };
     crate::logging::debug(&format!(
         "create {id}: container setup, cgroups {:?}",
-        cgroup_dirs.iter().map(|d| &d.path).collect::<Vec<_>>()
+        made.cgroups.iter().map(|d| &d.path).collect::<Vec<_>>()
     ));
     let pid = process::spawn(&cfg, &mut parent)?;
     crate::logging::debug(&format!("create {id}: init {pid} is ready and waits for start"));
+    let net_devices = std::mem::take(&mut parent.net_devices);
     state.pid = pid.as_raw();
-    state.pid_start_time = ProcStat::read(pid.as_raw())
+    let recorded = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })?;
-    let recorded = state.write(&dir.path).and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid));
+        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })
+        .and_then(|start| {
+            state.pid_start_time = start;
+            state.write(&dir.path)
+        })
+        .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid))
+        .and_then(|()| send_pidfd(sockets.pidfd, pid, state.pid_start_time));
     if let Err(e) = recorded {
+        crate::netdev::move_back(&net_devices, pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
         return Err(e);
@@ -286,6 +322,8 @@ fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs
 struct CreateParent<'a> {
     state: &'a State,
     spec: &'a oci_spec::runtime::Spec,
+    /// linux.netDevices moved into the container, to move back if create fails.
+    net_devices: Vec<crate::netdev::Moved>,
 }
 
 impl CreateParent<'_> {
@@ -297,6 +335,15 @@ impl CreateParent<'_> {
 }
 
 impl process::ParentSide for CreateParent<'_> {
+    fn namespaces_ready(&mut self, pid: Pid) -> Result<()> {
+        self.net_devices = crate::netdev::move_into(self.spec, pid)?;
+        Ok(())
+    }
+
+    fn abandon(&mut self, pid: Pid) {
+        crate::netdev::move_back(&std::mem::take(&mut self.net_devices), pid);
+    }
+
     fn run_hooks(&mut self, pid: Pid) -> Result<String> {
         let json = self.state_json(pid, Status::Creating);
         hooks::run(HookPoint::Prestart, self.spec.hooks().as_ref(), &json)?;
@@ -312,6 +359,13 @@ fn inherited_fds(preserve: u32) -> (u32, Vec<String>) {
         Some(n) if n > 0 => (preserve.max(n), vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
         _ => (preserve, Vec::new()),
     }
+}
+
+/// --pidfd-socket: the init's pidfd, checked to be the init recorded.
+fn send_pidfd(socket: Option<&OwnedFd>, pid: Pid, start_time: u64) -> Result<()> {
+    let Some(socket) = socket else { return Ok(()) };
+    let pidfd = crate::pidfd_socket::open_checked(pid, start_time)?;
+    crate::pidfd_socket::send(socket, &pidfd, crate::pidfd_socket::Kind::Init)
 }
 
 /// Written to a temporary name and renamed: engines poll for the file and must never read a

@@ -25,6 +25,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// A sub-cgroup of the container's to put the process in (`--cgroup`).
     pub sub_cgroup: Option<PathBuf>,
+    /// --pidfd-socket: where a pidfd of the new process goes.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 pub struct Execd {
@@ -64,7 +66,7 @@ pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
     let c = load(root, id)?;
     let path = c.dir.join(CONFIG_COPY);
     let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
-    serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })
+    crate::spec::parse_saved(&text, &path)
 }
 
 pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
@@ -90,10 +92,20 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let seccomp = seccomp_section.map(seccomp::compile).transpose()?;
     let terminal = opts.process.terminal().unwrap_or(false);
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
+    let pidfd_socket = opts.pidfd_socket.as_deref().map(crate::pidfd_socket::connect_to).transpose()?;
+    // Last before the fork: from here this process, and the one it forks until that joins the
+    // container's cgroup, run on execCPUAffinity.initial.
+    if let Some(cpus) = crate::process::sched::enter_initial_cpus(&opts.process)? {
+        crate::logging::debug(&format!(
+            "exec: running on CPUs {cpus} (execCPUAffinity.initial) until the process joins the container's cgroup"
+        ));
+    }
     let cfg = ExecConfig {
         process: &opts.process,
+        linux: spec.linux().as_ref(),
         namespaces,
         cgroups,
+        resctrl: c.state.resctrl.as_ref(),
         console: theirs.as_ref(),
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
@@ -107,5 +119,17 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let pid = exec::spawn(&cfg, &mut deliver)?;
     crate::logging::debug(&format!("exec {id}: process {pid} is about to exec {:?}", opts.process.args()));
     write_pid_file(opts.pid_file.as_deref(), pid)?;
+    if let Some(socket) = &pidfd_socket {
+        // berth's own child, not yet reaped: its pid cannot have been reused.
+        let sent = crate::sys::pidfd_open(pid)
+            .map_err(|e| Error::sys("pidfd_open", pid, e))
+            .and_then(|pidfd| crate::pidfd_socket::send(socket, &pidfd, crate::pidfd_socket::Kind::Exec));
+        if let Err(e) = sent {
+            // The engine cannot wait for a process it has no handle on: it does not run.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(e);
+        }
+    }
     Ok(Execd { pid, console: ours })
 }

@@ -99,8 +99,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 fn deliver_listener(c: &Container, listener: std::os::fd::OwnedFd) -> Result<()> {
     let path = c.dir.join(CONFIG_COPY);
     let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
-    let spec: oci_spec::runtime::Spec =
-        serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })?;
+    let spec = crate::spec::parse_saved(&text, &path)?;
     let section = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let Some(listener_path) = section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
     let metadata = section.and_then(|s| s.listener_metadata().as_deref());
@@ -204,6 +203,9 @@ fn destroy(c: &Container) -> Result<()> {
     }
     if let Some(fd) = &init {
         wait_readable(fd, Duration::from_secs(10));
+    }
+    if let Some(group) = &c.state.resctrl {
+        crate::resctrl::destroy(group);
     }
     cgroups::destroy(&c.state.cgroups)
 }

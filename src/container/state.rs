@@ -28,6 +28,9 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     #[serde(default)]
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
+    /// linux.intelRdt: the resctrl groups the container's processes join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resctrl: Option<crate::resctrl::Group>,
     #[serde(default)]
     pub hooks: Option<Hooks>,
     /// An exec gave a process CAP_SYS_PTRACE that the container's own processes cannot hold:

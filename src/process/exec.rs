@@ -15,7 +15,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Linux, Process};
 use std::os::fd::AsFd;
 
 use super::init::become_namespace_root;
@@ -28,9 +28,12 @@ use crate::tty;
 
 pub struct ExecConfig<'a> {
     pub process: &'a Process,
+    /// The container's linux section: its personality and NUMA policy hold for this process too.
+    pub linux: Option<&'a Linux>,
     /// The init's namespaces, user first.
     pub namespaces: Vec<(CloneFlags, File)>,
     pub cgroups: Vec<crate::cgroups::CgroupDir>,
+    pub resctrl: Option<&'a crate::resctrl::Group>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub seccomp: Option<&'a Compiled>,
@@ -123,6 +126,7 @@ fn join(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<bool> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
     crate::cgroups::join_self(&cfg.cgroups, born_in_cgroup)?;
+    crate::resctrl::join_self(cfg.resctrl)?;
     let mut in_userns = false;
     for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| !for_children_only(*k)) {
         setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;
@@ -145,7 +149,7 @@ fn setup(cfg: &ExecConfig, in_userns: bool) -> Result<Program> {
     if let Some(console) = cfg.console {
         setup_terminal(cfg.process, console)?;
     }
-    launch::prepare(cfg.process, in_userns, &[], cfg.preserve_fds, cfg.seccomp)
+    launch::prepare(cfg.process, cfg.linux, true, in_userns, &[], cfg.preserve_fds, cfg.seccomp)
 }
 
 /// "ready", with the NOTIFY listener when there is one; then berth has delivered it.

@@ -83,6 +83,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     let process = spec.process().as_ref().ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "init")?;
     crate::cgroups::join_self(cfg.cgroups, born_in_cgroup)?;
+    crate::resctrl::join_self(cfg.resctrl)?;
     enter_user_namespace(plan, ch)?;
     if plan.join_user.is_some() {
         create_namespaces_inside(plan, ch)?;
@@ -128,7 +129,9 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     drop(root);
     let state = run_create_hooks(spec, cfg.rootfs, ch)?;
     rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
-    let program = launch::prepare(process, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
+    let linux = spec.linux().as_ref();
+    let program =
+        launch::prepare(process, linux, false, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
     Ok(Launch { program, state })
 }
 

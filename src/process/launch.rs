@@ -1,6 +1,6 @@
-//! The last steps every container process takes, the init and an exec'd one alike: limits,
-//! working directory, identity, finding the program, and at the very end the seccomp filter
-//! and execve.
+//! The last steps every container process takes, the init and an exec'd one alike: CPUs,
+//! scheduling and I/O priority, limits, working directory, identity, finding the program,
+//! NUMA policy and personality, and at the very end the seccomp filter and execve.
 //!
 //! The filter goes in last: whatever a profile denies or hands to a NOTIFY listener must not
 //! be something berth still has to do (a profile without close_range, a NOTIFY rule on
@@ -15,9 +15,9 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::unistd::{chdir, getcwd};
-use oci_spec::runtime::{LinuxCapabilities, Process};
+use oci_spec::runtime::{Linux, LinuxCapabilities, Process};
 
-use super::exec_path;
+use super::{exec_path, mempolicy, personality, sched};
 use crate::error::{Error, Result};
 use crate::security::seccomp::{self, Compiled};
 use crate::security::{self, capabilities, credentials, lsm, rlimits};
@@ -35,14 +35,21 @@ pub struct Program {
 }
 
 /// Everything before the filter: the errors `run` maps to 126/127 and every refusal of the
-/// kernel are found here, before the caller reports "ready".
+/// kernel are found here, before the caller reports "ready". `linux` is the container's
+/// section (its personality and NUMA policy hold for every process); `exec`: an exec'd
+/// process, not the init.
 pub fn prepare(
     process: &Process,
+    linux: Option<&Linux>,
+    exec: bool,
     in_userns: bool,
     extra_env: &[String],
     preserve_fds: u32,
     seccomp: Option<&Compiled>,
 ) -> Result<Program> {
+    // First, while root with every capability: a real-time policy, a negative nice and the
+    // real-time I/O class need CAP_SYS_NICE. execve keeps all of it.
+    sched::apply(process, exec)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     // As root, before no_new_privileges: a profile transition is a privileged change.
     lsm::set_exec_labels(process)?;
@@ -71,6 +78,9 @@ pub fn prepare(
         security::set_no_new_privileges()?;
     }
     super::fds::keep_for_exec(preserve_fds)?;
+    // Last, so berth's own work above runs under neither; execve keeps both.
+    mempolicy::apply(linux.and_then(|l| l.memory_policy().as_ref()))?;
+    personality::apply(linux.and_then(|l| l.personality().as_ref()))?;
     Ok(Program {
         path: CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::InvalidConfig("process.args[0] contains a NUL byte".into()))?,

@@ -38,12 +38,21 @@ pub struct InitConfig<'a> {
     /// Per config mount: the user namespace of an idmapped mount.
     pub idmaps: &'a [Option<std::fs::File>],
     pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
+    /// linux.intelRdt: the resctrl groups the init joins with its cgroups.
+    pub resctrl: Option<&'a crate::resctrl::Group>,
 }
 
 /// What the parent does when the init asks.
 pub trait ParentSide {
+    /// Once the init's namespaces exist, before any create-time hook runs (linux.netDevices).
+    fn namespaces_ready(&mut self, _pid: Pid) -> Result<()> {
+        Ok(())
+    }
     /// prestart and createRuntime hooks; returns the state JSON the container-side hooks get.
     fn run_hooks(&mut self, pid: Pid) -> Result<String>;
+    /// The init is about to be killed because create failed: undo what `namespaces_ready`
+    /// did that would not die with it.
+    fn abandon(&mut self, _pid: Pid) {}
 }
 
 /// Returns the init's host pid once it waits on the exec FIFO. On failure the init is killed
@@ -70,6 +79,7 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     let mut init = pid;
     let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, &mut init, parent));
     if let Err(e) = result {
+        parent.abandon(init);
         for p in [init, pid] {
             let _ = kill(p, Signal::SIGKILL);
             let _ = waitpid(p, None);
@@ -99,6 +109,14 @@ fn handshake(
     if let Some(layers) = cfg.overlay.filter(|_| parent_makes_overlay(cfg, plan)) {
         send_overlay(layers, cfg.spec, ch)?;
     }
+    // The init asks for hooks (or says it is ready) only once its namespaces exist.
+    let mut ready_seen = false;
+    let mut namespaces_ready = |parent: &mut dyn ParentSide, init: Pid| -> Result<()> {
+        if !std::mem::replace(&mut ready_seen, true) {
+            parent.namespaces_ready(init)?;
+        }
+        Ok(())
+    };
     loop {
         match ch.recv_with_fd()? {
             Some((Message::InitPid { pid: real }, _)) => {
@@ -107,10 +125,11 @@ fn handshake(
                 *init = Pid::from_raw(real);
             }
             Some((Message::RunHooks, _)) => {
+                namespaces_ready(parent, *init)?;
                 let state = parent.run_hooks(*init)?;
                 ch.send(&Message::HooksDone { state })?;
             }
-            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::Ready, _)) => return namespaces_ready(parent, *init),
             Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
             Some((other, _)) => {
                 return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })

@@ -2,11 +2,13 @@
 //! before any state directory, cgroup or process exists, so a refused bundle leaves nothing behind.
 
 mod default;
+pub mod fields;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
+use serde_json::Value;
 
 pub use default::default_spec;
 pub use validate::validate;
@@ -39,8 +41,53 @@ impl Bundle {
     }
 
     fn parse(dir: PathBuf, path: PathBuf, raw: Vec<u8>) -> Result<Bundle> {
-        let spec: Spec = serde_json::from_slice(&raw).map_err(|source| Error::ParseConfig { path, source })?;
+        let spec = parse_config(&raw, &path)?;
         let rootfs = validate(&spec, &dir)?;
         Ok(Bundle { dir, spec, rootfs, raw })
     }
+}
+
+/// config.json to oci-spec types, refusing any property of the spec berth cannot honour
+/// (fields.rs). The walk streams over the text before the typed parse; what it finds outside
+/// the spec is settled once the version is known.
+pub fn parse_config(raw: &[u8], path: &Path) -> Result<Spec> {
+    let findings = fields::walk(raw, &fields::CONFIG, "")?;
+    let spec: Spec = typed(raw, path, Some("process"))?;
+    validate::check_version(spec.version())?;
+    findings.settle(fields::Unknown::for_version(spec.version()))?;
+    Ok(spec)
+}
+
+/// The copy of config.json `create` accepted, read again (exec's defaults, the seccomp
+/// listener): it was checked then.
+pub fn parse_saved(raw: &[u8], path: &Path) -> Result<Spec> {
+    typed(raw, path, Some("process"))
+}
+
+/// A process as `exec --process` takes it, checked as the config's process is.
+pub fn parse_process(raw: &[u8], path: &Path) -> Result<Process> {
+    fields::walk(raw, &fields::PROCESS, "process")?.settle(fields::Unknown::Ignore)?;
+    let process: Process = typed(raw, path, None)?;
+    validate::check_process_settings(&process, "process")?;
+    Ok(process)
+}
+
+/// oci-spec's parse of `raw`; where it fails, once more with the process (at `process_key`,
+/// or the whole text) in the spellings oci-spec 0.10 reads (fields::normalize_process). The
+/// first error is the one reported unless that rewrite changed something.
+fn typed<T: serde::de::DeserializeOwned>(raw: &[u8], path: &Path, process_key: Option<&str>) -> Result<T> {
+    let parse_error = |source| Error::ParseConfig { path: path.to_path_buf(), source };
+    let first = match serde_json::from_slice::<T>(raw) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(raw) else { return Err(parse_error(first)) };
+    let process = match process_key {
+        Some(key) => v.get_mut(key),
+        None => Some(&mut v),
+    };
+    if !process.is_some_and(fields::normalize_process) {
+        return Err(parse_error(first));
+    }
+    T::deserialize(&v).map_err(parse_error)
 }

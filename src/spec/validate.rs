@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, Result};
 
@@ -23,10 +23,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_namespaces(spec)?;
     check_hooks(spec)?;
     crate::security::lsm::check(spec)?;
+    check_linux_settings(spec)?;
     Ok(rootfs)
 }
 
-fn check_version(version: &str) -> Result<()> {
+pub(super) fn check_version(version: &str) -> Result<()> {
     let mut parts = version.split('.');
     let major = parts.next().unwrap_or_default();
     let rest_ok = parts.clone().count() == 2
@@ -64,6 +65,26 @@ fn check_process(spec: &Spec) -> Result<()> {
         if !var.contains('=') {
             return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
         }
+    }
+    check_process_settings(process, "process")
+}
+
+/// What a process (the config's, or exec's) asks of the scheduler, checked before anything
+/// exists. `path` names it in messages.
+pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()> {
+    crate::process::sched::check(process, path)
+}
+
+/// The container-wide kernel settings: personality, NUMA policy, network devices, resctrl.
+fn check_linux_settings(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    if let Some(p) = linux.personality() {
+        crate::process::personality::persona(p)?;
+    }
+    crate::process::mempolicy::check(linux.memory_policy().as_ref())?;
+    crate::netdev::check(spec)?;
+    if crate::resctrl::requested(spec) {
+        crate::resctrl::check(spec, crate::resctrl::mount_point().as_deref())?;
     }
     Ok(())
 }
