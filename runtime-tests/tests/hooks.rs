@@ -45,8 +45,19 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let got: Vec<&str> = text.lines().collect();
     // The process and poststart race (poststart follows the exec, not the process's output):
     // check the hook order and that the process ran between startContainer and poststop.
-    let hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
-    let want_hooks: Vec<&str> = want.iter().map(String::as_str).filter(|l| *l != "process").collect();
+    let mut hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
+    let mut want_hooks: Vec<&str> = want.iter().map(String::as_str).filter(|l| *l != "process").collect();
+    if runtime_is_runc() {
+        // runc 1.1.5 runs poststart as soon as it has released the init, so it may come before
+        // startContainer and sees "created"; and it gives createContainer "creating".
+        skip("poststart after the process starts, seeing running: deliberate difference, runc 1.1.5 may run it first");
+        skip("createContainer seeing created: deliberate difference, runc 1.1.5 passes creating");
+        assert!(hooks_only.contains(&format!("poststart created {id} v").as_str()), "{text}");
+        let comparable = |l: &&str| !l.starts_with("poststart") && !l.starts_with("createContainer");
+        hooks_only.retain(comparable);
+        want_hooks.retain(comparable);
+        assert!(got.contains(&format!("createContainer creating {id} v").as_str()), "{text}");
+    }
     assert_eq!(hooks_only, want_hooks, "{text}");
     let pos = |s: &str| got.iter().position(|l| l.starts_with(s)).unwrap();
     assert!(pos("startContainer") < pos("process") && pos("process") < pos("poststop"), "{text}");
@@ -62,7 +73,11 @@ fn failing_create_hook_fails_create_and_leaves_nothing() {
         let out = b.create();
         assert!(!out.status.success(), "{point}: create succeeded");
         let err = stderr(&out);
-        assert!(err.contains(point) && err.contains("hook-said-no"), "{point}: {err}");
+        // Both pass the hook's stderr on; berth also names the hook point.
+        assert!(err.contains("hook-said-no"), "{point}: {err}");
+        if !runtime_is_runc() {
+            assert!(err.contains(point), "{point}: {err}");
+        }
         assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
         b.assert_nothing_left();
     }
@@ -76,7 +91,9 @@ fn hook_timeout_is_enforced() {
     let started = std::time::Instant::now();
     let out = b.create();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    // runc: "hook ran past specified timeout of 1.0s"
+    let want = if runtime_is_runc() { "timeout" } else { "timed out" };
+    assert!(stderr(&out).contains(want), "{}", stderr(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     b.assert_nothing_left();
 }
