@@ -59,6 +59,19 @@ fn config_mistakes() {
     }
 }
 
+/// config.md: a Linux mount destination "MAY be a relative path, in which case it MUST be
+/// interpreted as relative to "/"" (runc warns, and mounts it there).
+#[test]
+fn a_relative_mount_destination_is_taken_from_the_root() {
+    let mut b = Bundle::new("reldest");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh("grep ' /relative/dir ' /proc/self/mountinfo | sed 's/.* - //' | cut -d' ' -f1");
+    assert_eq!(b.run_ok(), "tmpfs\n");
+}
+
 #[test]
 fn failure_inside_the_init_is_reported_with_context() {
     let mut b = Bundle::new("badmount");

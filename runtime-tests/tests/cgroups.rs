@@ -122,6 +122,34 @@ fn devices_outside_the_allow_list_cannot_be_opened() {
     assert_eq!(allowed.run_ok(), "vcs-open\n");
 }
 
+/// Without any `linux.resources.devices` (podman sends none with a user namespace; runc's own
+/// `spec --rootless` has none) the container still gets only the default devices: runc starts
+/// every device list from "deny all". config-linux.md: "Containers MAY NOT access any device
+/// node that is not either explicitly referenced in the devices array or listed as being part
+/// of the default devices."
+#[test]
+fn without_device_rules_only_the_default_devices_open() {
+    let mut b = Bundle::new("devnorules");
+    b.config["linux"]["resources"].as_object_mut().unwrap().remove("devices");
+    b.config["linux"]["devices"] = json!([{"path": "/dev/vcs", "type": "c", "major": 7, "minor": 0, "fileMode": 420}]);
+    // head opens and closes without reading.
+    b.sh("head -c 0 /dev/vcs 2>/dev/null && echo vcs-open || echo vcs-denied; head -c 1 /dev/zero >/dev/null && echo zero-ok");
+    assert_eq!(b.run_ok(), "vcs-denied\nzero-ok\n");
+}
+
+/// The host's console (c 5:1) is not among the devices every container may use (runc's list):
+/// the container's /dev/console is its own pty.
+#[test]
+fn the_hosts_console_is_not_a_default_device() {
+    let mut b = Bundle::new("devconsole");
+    b.add_caps(&["CAP_MKNOD"]);
+    b.config["root"]["readonly"] = json!(false);
+    // Opened (and closed, unread) by a child: a session leader opening a tty would take it as
+    // its controlling terminal.
+    b.sh("mknod /tmp/hostconsole c 5 1 && (head -c 0 /tmp/hostconsole 2>/dev/null && echo console-open || echo console-denied)");
+    assert_eq!(b.run_ok(), "console-denied\n");
+}
+
 #[test]
 fn cpu_quota_and_cpuset_in_files_and_stats() {
     let mut b = Bundle::new("cpu");

@@ -108,6 +108,24 @@ fn non_root_user_with_ambient_caps_groups_umask() {
     assert_eq!(out.lines().last().unwrap(), "0027");
 }
 
+/// A process.env without HOME gets the user's home from the rootfs's /etc/passwd, or / for a
+/// user it does not list, as runc (and crun) set it: programs expect HOME. A HOME the config
+/// sets stays.
+#[test]
+fn home_comes_from_the_users_passwd_entry() {
+    for (uid, env, want) in [
+        (0, vec!["PATH=/bin"], "/root"),
+        (1000, vec!["PATH=/bin"], "/"),
+        (0, vec!["PATH=/bin", "HOME=/elsewhere"], "/elsewhere"),
+    ] {
+        let mut b = Bundle::new("home");
+        b.config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        b.config["process"]["env"] = json!(env);
+        b.sh("echo \"$HOME\"");
+        assert_eq!(b.run_ok(), format!("{want}\n"), "uid {uid}, env {env:?}");
+    }
+}
+
 #[test]
 fn rlimits_env_cwd_oom_sysctl() {
     let mut b = Bundle::new("proc");
