@@ -300,19 +300,35 @@ fn notify_on_getcwd_does_not_hang_create() {
 }
 
 /// Engines list every architecture their profile knows; one no process here can use (ARM,
-/// PPC64 on x86_64) is accepted, as runc accepts it, and the filter still holds.
+/// PPC64LE on x86_64) is accepted, as runc accepts it, and the filter still holds. A big-endian
+/// one (s390x, ppc64, mips) berth accepts too; runc 1.1.5 refuses it (libseccomp cannot put it
+/// in one filter with x86_64: EDOM).
 #[test]
 fn foreign_architectures_in_a_profile_are_accepted() {
-    let mut b = Bundle::new("secarch");
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
-                          "SCMP_ARCH_AARCH64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X"],
-        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
-    });
-    b.sh("mkdir /tmp/x 2>&1; echo done");
-    let out = b.run_ok();
-    assert!(out.contains("Invalid cross-device link"), "the filter did not hold: {out}");
+    let mut lists = vec![vec![
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_PPC64LE",
+    ]];
+    if runtime_is_runc() {
+        skip("big-endian architectures (s390x) in a profile: deliberate difference, runc 1.1.5 refuses them (EDOM)");
+    } else {
+        lists.push(vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X", "SCMP_ARCH_PPC64"]);
+    }
+    for architectures in lists {
+        let mut b = Bundle::new("secarch");
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": architectures,
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
+        });
+        b.sh("mkdir /tmp/x 2>&1; echo done");
+        let out = b.run_ok();
+        assert!(out.contains("Invalid cross-device link"), "{architectures:?}: the filter did not hold: {out}");
+    }
 }
 
 #[test]
