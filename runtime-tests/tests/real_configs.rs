@@ -124,7 +124,7 @@ struct Holder {
 
 impl Holder {
     fn new() -> Holder {
-        let unshare = Command::new("unshare")
+        let mut unshare = Command::new("unshare")
             .args(["--ipc", "--uts", "--net", "--pid", "--fork", "--kill-child", "--", "sleep", "600"])
             .stdin(Stdio::null())
             .spawn()
@@ -140,6 +140,8 @@ impl Holder {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = unshare.kill();
+        let _ = unshare.wait();
         panic!("the namespace holder did not start");
     }
 }
@@ -239,7 +241,9 @@ impl<'a> World<'a> {
                 m["options"].as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
             let bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
             let captured = source.starts_with("/var/lib/capture") || source.starts_with("/run/capcap");
-            if !bind || !source.starts_with('/') || !(captured || !Path::new(source).exists()) {
+            // A host path this machine has (/etc/hosts, /usr/bin/docker-init) is used as it is.
+            let replace = bind && source.starts_with('/') && (captured || !Path::new(source).exists());
+            if !replace {
                 continue;
             }
             let dest = m["destination"].as_str().unwrap().to_string();
