@@ -33,8 +33,14 @@ pub fn runtime_is_runc() -> bool {
     berth_bin().file_name().is_some_and(|n| n.to_string_lossy().starts_with("runc"))
 }
 
-/// Ends a test that does not apply to this runtime, saying why: a berth-only feature or a
-/// deliberate difference (README, "Differences from runc"). The reason is printed, and
+/// The runc binary the real-configs comparison runs beside berth: $RUNC_BIN, else /usr/sbin/runc.
+pub fn runc_bin() -> PathBuf {
+    std::env::var_os("RUNC_BIN").map(PathBuf::from).unwrap_or_else(|| "/usr/sbin/runc".into())
+}
+
+/// Records that a test (or one case of it, named in the reason) does not apply to this
+/// runtime, saying why: a berth-only feature or a deliberate difference (README, "Differences
+/// from runc"). The caller returns, or goes on without that case. The reason is printed, and
 /// appended to $RUNTIME_TESTS_SKIPPED when set, so the suite's summary lists every skip.
 pub fn skip(reason: &str) {
     let test = std::thread::current().name().unwrap_or("?").to_string();
@@ -45,6 +51,16 @@ pub fn skip(reason: &str) {
             let _ = writeln!(f, "{test}: {reason}");
         }
     }
+}
+
+/// For a test of something runc 1.1.5 does not have: on runc, records the skip ("berth only:
+/// WHAT") and returns true, so the test returns.
+pub fn berth_only(what: &str) -> bool {
+    if runtime_is_runc() {
+        skip(&format!("berth only: {what}"));
+        return true;
+    }
+    false
 }
 
 fn busybox() -> PathBuf {
@@ -83,6 +99,10 @@ pub fn make_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
+/// Every test container's cgroup is /sys/fs/cgroup/<controller>/berth-rt-<id> (scripts/test
+/// checks that none is left).
+pub const CGROUP_PREFIX: &str = "berth-rt-";
+
 pub struct Bundle {
     pub dir: PathBuf,
     pub root: PathBuf,
@@ -103,6 +123,9 @@ impl Bundle {
         assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
         let mut config: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         config["process"]["terminal"] = json!(false);
+        // A cgroup path both runtimes honour (their defaults differ: berth's is /berth/<id>,
+        // runc's /<id>), one level deep so that nothing shared is left to remove.
+        config["linux"]["cgroupsPath"] = json!(format!("/{CGROUP_PREFIX}{id}"));
         let root = dir.join("state");
         Bundle { dir, root, id, config }
     }
@@ -190,9 +213,14 @@ impl Bundle {
         panic!("container {} never became {want}: {}", self.id, self.status());
     }
 
-    /// The cgroup directory berth made for this container in a v1 controller's hierarchy.
+    /// The container's cgroup directory in a v1 controller's hierarchy: its absolute
+    /// `linux.cgroupsPath`, or berth's default /berth/<id> when the test removed it.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup").join(controller).join("berth").join(&self.id)
+        let base = Path::new("/sys/fs/cgroup").join(controller);
+        match self.config["linux"]["cgroupsPath"].as_str() {
+            Some(path) => base.join(path.trim_start_matches('/')),
+            None => base.join("berth").join(&self.id),
+        }
     }
 
     /// Asserts that nothing of this container is left: state directory, cgroup.

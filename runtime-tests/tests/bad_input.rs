@@ -4,11 +4,15 @@
 use runtime_tests::*;
 use serde_json::json;
 
+/// Refused with one error line and nothing left behind, on either runtime; the line says
+/// `needle` on berth (runc words its errors its own way).
 fn assert_refused(b: &Bundle, out: &std::process::Output, needle: &str) {
-    assert!(!out.status.success(), "accepted: {}", stdout(out));
+    assert!(!out.status.success(), "{needle}: accepted: {}", stdout(out));
     let err = stderr(out);
     assert_eq!(err.trim().lines().count(), 1, "want one error line: {err}");
-    assert!(err.contains(needle), "error lacks {needle:?}: {err}");
+    if !runtime_is_runc() {
+        assert!(err.contains(needle), "error lacks {needle:?}: {err}");
+    }
     b.assert_nothing_left();
 }
 
@@ -31,15 +35,6 @@ fn config_mistakes() {
                 c.as_object_mut().unwrap().remove("process");
             }),
         ),
-        (
-            "not an absolute path",
-            Box::new(|c| {
-                c["mounts"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}))
-            }),
-        ),
         ("not in a separate kernel namespace", Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}))),
         (
             "must be greater than zero",
@@ -51,11 +46,33 @@ fn config_mistakes() {
         ),
     ];
     for (needle, mutate) in cases {
+        if runtime_is_runc()
+            && ["unsupported ociVersion", "need a user namespace", "must be greater than zero"].contains(&needle)
+        {
+            // runc 1.1.5 runs a config of spec 2.0.0, ignores id mappings without a user
+            // namespace, and runs a hook of timeout 0 against a 0 s timer, which the hook wins
+            // now and then: berth refuses all three (README, "Differences from runc").
+            skip(&format!("case {needle:?}: deliberate difference, runc 1.1.5 does not refuse it"));
+            continue;
+        }
         let mut b = Bundle::new("badcfg");
         mutate(&mut b.config);
         let out = b.create();
         assert_refused(&b, &out, needle);
     }
+}
+
+/// config.md: a Linux mount destination "MAY be a relative path, in which case it MUST be
+/// interpreted as relative to "/"" (runc warns, and mounts it there).
+#[test]
+fn a_relative_mount_destination_is_taken_from_the_root() {
+    let mut b = Bundle::new("reldest");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh("grep ' /relative/dir ' /proc/self/mountinfo | sed 's/.* - //' | cut -d' ' -f1");
+    assert_eq!(b.run_ok(), "tmpfs\n");
 }
 
 #[test]
@@ -64,6 +81,8 @@ fn failure_inside_the_init_is_reported_with_context() {
     b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
     let out = b.create();
     assert_refused(&b, &out, "mount \"none\" on \"/x\" (type \"nosuchfs\"): ENODEV");
+    // Either runtime names the mount that failed (runc's log line escapes the quotes).
+    assert!(stderr(&out).contains("/x"), "{}", stderr(&out));
 }
 
 #[test]
@@ -73,7 +92,9 @@ fn invalid_ids() {
     for id in ["a/b", "..", ""] {
         let out = b.berth().args(["create", "--bundle"]).arg(&b.dir).arg(id).output().unwrap();
         assert!(!out.status.success(), "{id:?} accepted");
-        assert!(stderr(&out).contains("invalid container id"), "{}", stderr(&out));
+        // runc: "invalid container ID format", and "container id cannot be empty"
+        let err = stderr(&out).to_lowercase();
+        assert!(err.contains("invalid container id") || id.is_empty() && err.contains("cannot be empty"), "{err}");
     }
     assert!(std::fs::read_dir(&b.root).map(|d| d.count() == 0).unwrap_or(true));
 }

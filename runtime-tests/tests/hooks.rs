@@ -45,8 +45,19 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let got: Vec<&str> = text.lines().collect();
     // The process and poststart race (poststart follows the exec, not the process's output):
     // check the hook order and that the process ran between startContainer and poststop.
-    let hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
-    let want_hooks: Vec<&str> = want.iter().map(String::as_str).filter(|l| *l != "process").collect();
+    let mut hooks_only: Vec<&str> = got.iter().copied().filter(|l| *l != "process").collect();
+    let mut want_hooks: Vec<&str> = want.iter().map(String::as_str).filter(|l| *l != "process").collect();
+    if runtime_is_runc() {
+        // runc 1.1.5 runs poststart as soon as it has released the init, so it may come before
+        // startContainer and sees "created"; and it gives createContainer "creating".
+        skip("poststart after the process starts, seeing running: deliberate difference, runc 1.1.5 may run it first");
+        skip("createContainer seeing created: deliberate difference, runc 1.1.5 passes creating");
+        assert!(hooks_only.contains(&format!("poststart created {id} v").as_str()), "{text}");
+        let comparable = |l: &&str| !l.starts_with("poststart") && !l.starts_with("createContainer");
+        hooks_only.retain(comparable);
+        want_hooks.retain(comparable);
+        assert!(got.contains(&format!("createContainer creating {id} v").as_str()), "{text}");
+    }
     assert_eq!(hooks_only, want_hooks, "{text}");
     let pos = |s: &str| got.iter().position(|l| l.starts_with(s)).unwrap();
     assert!(pos("startContainer") < pos("process") && pos("process") < pos("poststop"), "{text}");
@@ -62,7 +73,11 @@ fn failing_create_hook_fails_create_and_leaves_nothing() {
         let out = b.create();
         assert!(!out.status.success(), "{point}: create succeeded");
         let err = stderr(&out);
-        assert!(err.contains(point) && err.contains("hook-said-no"), "{point}: {err}");
+        // Both pass the hook's stderr on; berth also names the hook point.
+        assert!(err.contains("hook-said-no"), "{point}: {err}");
+        if !runtime_is_runc() {
+            assert!(err.contains(point), "{point}: {err}");
+        }
         assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
         b.assert_nothing_left();
     }
@@ -76,7 +91,9 @@ fn hook_timeout_is_enforced() {
     let started = std::time::Instant::now();
     let out = b.create();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    // runc: "hook ran past specified timeout of 1.0s"
+    let want = if runtime_is_runc() { "timeout" } else { "timed out" };
+    assert!(stderr(&out).contains(want), "{}", stderr(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     b.assert_nothing_left();
 }
@@ -109,4 +126,51 @@ fn start_container_hooks_run_under_the_seccomp_filter() {
         assert!(!out.status.success(), "nnp={nnp}: the hook's mkdir was allowed: {}", stdout(&out));
         assert!(!stdout(&out).contains("ran"), "nnp={nnp}: the process ran after a failed startContainer hook");
     }
+}
+
+/// runtime.md: "If any `poststart` hook fails, the runtime MUST log a warning, but the remaining
+/// hooks and lifecycle continue as if the hook had succeeded." runc 1.1.5 fails `start`.
+#[test]
+fn a_failing_poststart_hook_is_a_warning() {
+    if runtime_is_runc() {
+        return skip("deliberate difference: runc 1.1.5 fails start when a poststart hook fails");
+    }
+    let mut b = Bundle::new("poststartfail");
+    let marker = b.dir.join("second-hook-ran");
+    b.config["hooks"] = json!({"poststart": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-said-no >&2; exit 3"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}
+    ]});
+    b.sh("sleep 300");
+    assert!(b.create().status.success());
+    let out = b.cmd(&["start", &b.id]);
+    assert!(out.status.success(), "start failed: {}", stderr(&out));
+    assert!(stderr(&out).contains("poststart"), "no warning: {}", stderr(&out));
+    assert!(marker.exists(), "the next poststart hook did not run");
+    assert_eq!(b.status(), "running");
+}
+
+/// runtime.md: "If any `startContainer` hook fails, the runtime MUST generate an error, stop the
+/// container, and continue the lifecycle at step 12" (delete). runc 1.1.5's `start` returns
+/// before the hook runs, so it reports nothing; its container stops all the same.
+#[test]
+fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
+    let mut b = Bundle::new("startcontainerfail");
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 4"]}]});
+    b.config["root"]["readonly"] = json!(false);
+    b.sh("touch /process-ran; sleep 300");
+    assert!(b.create().status.success());
+    let out = b.cmd(&["start", &b.id]);
+    if runtime_is_runc() {
+        skip("start failing when a startContainer hook fails: deliberate difference, runc 1.1.5's start has returned by then");
+    } else {
+        assert!(!out.status.success(), "start succeeded");
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "one error line: {}", stderr(&out));
+        assert!(stderr(&out).contains("startContainer"), "the error does not name the hook: {}", stderr(&out));
+    }
+    b.wait_status("stopped");
+    assert!(!b.dir.join("rootfs/process-ran").exists(), "the process ran");
+    assert!(b.cmd(&["delete", &b.id]).status.success());
+    b.assert_nothing_left();
 }

@@ -244,6 +244,9 @@ const EXPECTED: &str = "/data\n/data/b\n/data/dir\n/data/dir/new\nlayer two\n100
 
 #[test]
 fn layers_merge_exactly_from_layout_and_docker_archive() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("merge");
     let layers = three_layers();
     let image = build_image(&s.dir.join("layout"), &layers, image_config(), "v1");
@@ -281,6 +284,9 @@ fn layers_merge_exactly_from_layout_and_docker_archive() {
 
 #[test]
 fn images_lists_users_and_gc_keeps_what_is_used() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("gc");
     let image = build_image(&s.dir.join("layout"), &three_layers(), image_config(), "latest");
     let reference = image.layout.display().to_string();
@@ -315,6 +321,9 @@ const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 
 #[test]
 fn a_corrupt_blob_is_refused_and_nothing_is_cached() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("corrupt");
     // Byte 4 is in gzip's mtime field: the layer still decompresses, and only its digest
     // tells. A byte in the middle breaks the stream itself.
@@ -339,6 +348,9 @@ fn a_corrupt_blob_is_refused_and_nothing_is_cached() {
 
 #[test]
 fn hostile_layers_are_refused_with_nothing_left() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("hostile");
     use tar::EntryType::{Block, Char, Link, Regular, Symlink};
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -420,6 +432,9 @@ fn declare_layer_size(image: &Image, size: u64) {
 /// unpack to more than a bounded multiple of its size: nothing is left in the cache either way.
 #[test]
 fn lying_sizes_and_decompression_bombs_are_refused() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("bombs");
     let mut tar = LayerTar::new();
     tar.file("hello", "hi\n");
@@ -446,6 +461,9 @@ fn lying_sizes_and_decompression_bombs_are_refused() {
 
 #[test]
 fn parallel_runs_unpack_each_layer_once() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("parallel");
     let image = build_image(&s.dir.join("layout"), &three_layers(), image_config(), "latest");
     let reference = image.layout.display().to_string();
@@ -472,6 +490,9 @@ fn parallel_runs_unpack_each_layer_once() {
 
 #[test]
 fn bad_image_references_fail_cleanly() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("badref");
     let out = s.run(&["run", "--image", "/nonexistent/image:v1", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
@@ -486,6 +507,9 @@ fn bad_image_references_fail_cleanly() {
 
 #[test]
 fn gc_racing_runs_never_pulls_a_layer_from_under_them() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("gc-race");
     let image = build_image(&s.dir.join("layout"), &three_layers(), image_config(), "latest");
     let reference = image.layout.display().to_string();
@@ -532,6 +556,9 @@ fn settle(file: &Path) {
 
 #[test]
 fn a_remembered_resolution_follows_the_image_file() {
+    if berth_only("OCI images (run --image, images, gc, the layer cache)") {
+        return;
+    }
     let s = Scratch::new("resolved");
     let layers = three_layers();
     let image = build_image(&s.dir.join("layout"), &layers, image_config(), "v1");

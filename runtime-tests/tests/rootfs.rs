@@ -89,6 +89,16 @@ fn default_and_configured_devices() {
     assert_eq!(out.lines().collect::<Vec<_>>(), want);
 }
 
+/// What masks a file is the container's own /dev/null: no mount of the host's devtmpfs (whose
+/// options tell the host's memory size) shows in the container, as with runc.
+#[test]
+fn masked_files_are_covered_by_the_containers_own_dev_null() {
+    let mut b = Bundle::new("maskednull");
+    b.config["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/keys", "/proc/timer_list"]);
+    b.sh("grep -c ' - devtmpfs ' /proc/self/mountinfo; [ \"$(stat -c %d:%i /proc/keys)\" = \"$(stat -c %d:%i /dev/null)\" ] && echo same-as-dev-null");
+    assert_eq!(stdout(&b.run()), "0\nsame-as-dev-null\n");
+}
+
 #[test]
 fn masked_and_readonly_paths() {
     let mut b = Bundle::new("masked");
@@ -116,15 +126,28 @@ fn symlinks_in_the_rootfs_cannot_lead_mounts_outside() {
     assert!(b.dir.join("rootfs/tmp/climb").is_dir());
 }
 
+/// --no-pivot moves the rootfs onto / and chroots into it. A private root there would pin the
+/// host's mounts under it for the container's life (runc #1602), so, as runc does, a private
+/// rootfsPropagation is refused with --no-pivot; a slave one runs.
 #[test]
 fn no_pivot_and_propagation() {
     let mut b = Bundle::new("nopivot");
-    b.config["linux"]["rootfsPropagation"] = json!("private");
+    b.config["linux"]["rootfsPropagation"] = json!("slave");
     b.sh("cat /proc/self/mountinfo | grep ' / / '; ls /");
     b.save();
     let out = b.berth().args(["run", "--no-pivot", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
+    for propagation in ["private", "rprivate"] {
+        let mut b = Bundle::new("nopivotprivate");
+        b.config["linux"]["rootfsPropagation"] = json!(propagation);
+        b.sh("echo ran");
+        b.save();
+        let out = b.berth().args(["run", "--no-pivot", "--bundle"]).arg(&b.dir).arg(&b.id).output().unwrap();
+        assert!(!out.status.success(), "--no-pivot with a {propagation} root ran: {}", stdout(&out));
+        assert!(!stdout(&out).contains("ran"));
+        b.assert_nothing_left();
+    }
 }
 
 /// The rootfs bound onto itself and shared, as engines leave it on a systemd host.

@@ -104,7 +104,9 @@ fn malformed_profiles_fail_create_and_leave_nothing() {
         b.config["linux"]["seccomp"] = profile;
         let out = b.create();
         assert!(!out.status.success(), "{needle}: accepted");
-        assert!(stderr(&out).contains(needle), "{needle}: {}", stderr(&out));
+        if !runtime_is_runc() {
+            assert!(stderr(&out).contains(needle), "{needle}: {}", stderr(&out));
+        }
         assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
         b.assert_nothing_left();
     }
@@ -208,8 +210,14 @@ fn notify_on_what_hands_over_the_listener_is_refused() {
 /// Nothing berth does after loading the filter may be something the profile denies: profiles
 /// without close_range or getcwd (older engines', runtime-tools') must work, with and without
 /// no_new_privileges.
+///
+/// runtime.md: "The runtime MUST run the user-specified program, as specified by `process`";
+/// runc 1.1.5 calls getcwd after loading the filter and fails.
 #[test]
 fn a_profile_denying_what_the_runtime_used_to_call_late_still_runs() {
+    if runtime_is_runc() {
+        return skip("deliberate difference: runc 1.1.5 calls getcwd under the container's filter and fails");
+    }
     for nnp in [false, true] {
         let mut b = Bundle::new("seclate");
         b.config["linux"]["seccomp"] = json!({
@@ -226,8 +234,13 @@ fn a_profile_denying_what_the_runtime_used_to_call_late_still_runs() {
 /// made `create` wait for ever on an agent that had no listener yet. The agent here answers
 /// every notification with EXDEV; the run must finish, and only the container's own getcwd
 /// reaches it.
+///
+/// runc 1.1.5 makes that getcwd under the filter, and fails with the agent's answer.
 #[test]
 fn notify_on_getcwd_does_not_hang_create() {
+    if runtime_is_runc() {
+        return skip("deliberate difference: runc 1.1.5 calls getcwd under the container's filter, so the agent's answer fails it");
+    }
     for nnp in [true, false] {
         let mut b = Bundle::new("secnotifycwd");
         let sock = b.dir.join("listener.sock");
@@ -287,23 +300,42 @@ fn notify_on_getcwd_does_not_hang_create() {
 }
 
 /// Engines list every architecture their profile knows; one no process here can use (ARM,
-/// PPC64 on x86_64) is accepted, as runc accepts it, and the filter still holds.
+/// PPC64LE on x86_64) is accepted, as runc accepts it, and the filter still holds. A big-endian
+/// one (s390x, ppc64, mips) berth accepts too; runc 1.1.5 refuses it (libseccomp cannot put it
+/// in one filter with x86_64: EDOM).
 #[test]
 fn foreign_architectures_in_a_profile_are_accepted() {
-    let mut b = Bundle::new("secarch");
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
-                          "SCMP_ARCH_AARCH64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390X"],
-        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
-    });
-    b.sh("mkdir /tmp/x 2>&1; echo done");
-    let out = b.run_ok();
-    assert!(out.contains("Invalid cross-device link"), "the filter did not hold: {out}");
+    let mut lists = vec![vec![
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_PPC64LE",
+    ]];
+    if runtime_is_runc() {
+        skip("big-endian architectures (s390x) in a profile: deliberate difference, runc 1.1.5 refuses them (EDOM)");
+    } else {
+        lists.push(vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X", "SCMP_ARCH_PPC64"]);
+    }
+    for architectures in lists {
+        let mut b = Bundle::new("secarch");
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": architectures,
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
+        });
+        b.sh("mkdir /tmp/x 2>&1; echo done");
+        let out = b.run_ok();
+        assert!(out.contains("Invalid cross-device link"), "{architectures:?}: the filter did not hold: {out}");
+    }
 }
 
 #[test]
 fn filter_flags_are_applied() {
+    if berth_only("seccomp flags (runc 1.1.5 refuses them: \"seccomp flags are not yet supported by runc\")") {
+        return;
+    }
     let mut b = Bundle::new("secflags");
     b.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
