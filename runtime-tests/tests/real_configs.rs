@@ -723,6 +723,15 @@ fn expected_of_berth(config: &Value, runc: &str) -> (String, Vec<&'static str>) 
             applied.push("cgroup2 at /sys/fs/cgroup/unified");
         }
     }
+    // In a user namespace the IPC namespace, and with it the /dev/mqueue filesystem, is made
+    // by the container's root in berth (owned 0:0); runc makes it after setting its uid but
+    // not yet its gid (0:65534).
+    for line in &mut lines {
+        if line.contains("/dev/mqueue") && line.contains(" directory ") && line.contains(" 0:65534 ") {
+            *line = line.replacen(" 0:65534 ", " 0:0 ", 1);
+            applied.push("/dev/mqueue belongs to the user namespace's root");
+        }
+    }
     applied.dedup();
     (lines.join("\n") + "\n", applied)
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use freezer::{freeze, is_frozen, thaw};
 pub use hierarchy::{hierarchies, Hierarchy};
-pub use resources::apply;
+pub use resources::{apply, devices};
 
 use crate::error::{Error, Result};
 

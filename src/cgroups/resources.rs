@@ -137,14 +137,7 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
         layout.hugetlb(dir, h)?;
     }
     if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-        // Device filters need no controller on v2, only the cgroup itself.
-        let (dir, layout) = route(dirs, "device rules", "devices", "").or_else(|_| {
-            dirs.iter()
-                .find(|d| d.unified)
-                .map(|d| (d.path.as_path(), &V2 as &dyn Layout))
-                .ok_or(Error::ControllerMissing { resource: "device rules", controller: "devices" })
-        })?;
-        layout.devices(dir, rules)?;
+        devices(dirs, rules)?;
     }
     if let Some(n) = r.network().as_ref() {
         if n.class_id().is_some() {
@@ -167,6 +160,20 @@ pub fn apply(dirs: &[CgroupDir], r: &LinuxResources) -> Result<()> {
         v2::unified(&dir.path, u)?;
     }
     Ok(())
+}
+
+/// The device rules, from deny-all: the config's `rules` and then the default set. `create`
+/// applies them whether the config has any or not (without rules a container must not open
+/// every host device, as runc's do not).
+pub fn devices(dirs: &[CgroupDir], rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    // Device filters need no controller on v2, only the cgroup itself.
+    let (dir, layout) = route(dirs, "device rules", "devices", "").or_else(|_| {
+        dirs.iter()
+            .find(|d| d.unified)
+            .map(|d| (d.path.as_path(), &V2 as &dyn Layout))
+            .ok_or(Error::ControllerMissing { resource: "device rules", controller: "devices" })
+    })?;
+    layout.devices(dir, rules)
 }
 
 /// Whether a resource section sets anything: engines send empty objects, and zeros and

@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     match (given(m.limit()), given(m.swap())) {
         (Some(limit), Some(swap)) => memory_and_swap(dir, limit, swap)?,
+        // No limit at all also lifts memory+swap, as runc does (`update --memory -1`): an
+        // unlimited memory.limit_in_bytes above a memsw limit is EINVAL.
+        (Some(-1), None) if dir.join("memory.memsw.limit_in_bytes").exists() => memory_and_swap(dir, -1, -1)?,
         (Some(limit), None) => write_file(dir, "memory.limit_in_bytes", &limit.to_string())?,
         (None, Some(swap)) => write_file(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?,
         (None, None) => {}
@@ -57,13 +60,7 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(s) = given(c.shares()) {
         write_file(dir, "cpu.shares", &s.to_string())?;
     }
-    // The period first: a quota is checked against the period in force.
-    if let Some(p) = given(c.period()) {
-        write_file(dir, "cpu.cfs_period_us", &p.to_string())?;
-    }
-    if let Some(q) = given(c.quota()) {
-        write_file(dir, "cpu.cfs_quota_us", &q.to_string())?;
-    }
+    cfs_period_and_quota(dir, given(c.period()), given(c.quota()))?;
     if let Some(b) = c.burst() {
         write_file(dir, "cpu.cfs_burst_us", &b.to_string())?;
     }
@@ -77,6 +74,20 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
         write_file(dir, "cpu.idle", &i.to_string())?;
     }
     Ok(())
+}
+
+/// The kernel checks a new period against the quota in force and a new quota against the
+/// period (and both against the parent's bandwidth), so one order can fail where the other
+/// works: period first, and on EINVAL quota first, as runc retries.
+fn cfs_period_and_quota(dir: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
+    let write_period = || period.map_or(Ok(()), |p| write_file(dir, "cpu.cfs_period_us", &p.to_string()));
+    let write_quota = || quota.map_or(Ok(()), |q| write_file(dir, "cpu.cfs_quota_us", &q.to_string()));
+    match write_period().and_then(|()| write_quota()) {
+        Err(Error::CgroupWrite { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) && quota.is_some() => {
+            write_quota().and_then(|()| write_period())
+        }
+        other => other,
+    }
 }
 
 /// cpuset.cpus and cpuset.mems: the same file names on v1 and v2.
@@ -105,7 +116,7 @@ pub fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for d in b.weight_device().iter().flatten() {
         if let Some(w) = d.weight() {
-            write_file(dir, "blkio.weight_device", &format!("{}:{} {w}", d.major(), d.minor()))?;
+            write_file(dir, weight_device_file(dir), &format!("{}:{} {w}", d.major(), d.minor()))?;
         }
         if let Some(w) = d.leaf_weight() {
             write_file(dir, "blkio.leaf_weight_device", &format!("{}:{} {w}", d.major(), d.minor()))?;
@@ -125,6 +136,15 @@ pub fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     Ok(())
 }
 
+/// Per-device weights likewise: blkio.weight_device went with CFQ.
+fn weight_device_file(dir: &Path) -> &'static str {
+    if dir.join("blkio.weight_device").exists() {
+        "blkio.weight_device"
+    } else {
+        "blkio.bfq.weight_device"
+    }
+}
+
 /// With the BFQ scheduler the weight lives in blkio.bfq.weight.
 fn weight_file(dir: &Path) -> &'static str {
     if dir.join("blkio.weight").exists() {
@@ -142,8 +162,8 @@ pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
 }
 
 /// Devices every container may use whatever its rules say (runc's list): mknod of anything,
-/// the standard character devices, ptys, and the tun device.
-const DEFAULT_ALLOWED: [&str; 12] = [
+/// the standard character devices, ptys, and the tun device. Not the host's console (5:1).
+const DEFAULT_ALLOWED: [&str; 11] = [
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",
@@ -152,13 +172,15 @@ const DEFAULT_ALLOWED: [&str; 12] = [
     "c 1:8 rwm",
     "c 1:9 rwm",
     "c 5:0 rwm",
-    "c 5:1 rwm",
     "c 5:2 rwm",
     "c 136:* rwm",
     "c 10:200 rwm",
 ];
 
+/// From nothing: the container starts with no device allowed (a cgroup starts with all of
+/// them), then the config's rules, then the default set, as runc builds them.
 pub fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    write_file(dir, "devices.deny", "a")?;
     for rule in rules {
         let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
         write_file(dir, file, &device_rule(rule))?;
@@ -192,7 +214,9 @@ fn parse_rule(s: &str) -> Option<LinuxDeviceCgroup> {
 pub fn device_rule(rule: &LinuxDeviceCgroup) -> String {
     let kind = rule.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
     let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-    let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+    // Only r, w and m mean anything to the kernel; runc drops other letters ("rwa" is "rw").
+    let access: String = rule.access().as_deref().unwrap_or("rwm").chars().filter(|c| "rwm".contains(*c)).collect();
+    let access = if access.is_empty() { "rwm".to_string() } else { access };
     if kind == "a" && rule.major().is_none() && rule.minor().is_none() {
         return "a".into();
     }
@@ -274,6 +298,9 @@ mod tests {
         assert_eq!(device_rule(&r), "c 1:3 rw");
         let r: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": true, "type": "c", "major": 136}"#).unwrap();
         assert_eq!(device_rule(&r), "c 136:* rwm");
+        let r: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"}"#).unwrap();
+        assert_eq!(device_rule(&r), "c 1:11 rw");
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             &loaded
         }
     };
+    if opts.no_pivot {
+        spec::validate::check_no_pivot(&bundle.spec)?;
+    }
     let process = bundle.spec.process().as_ref();
     // Before anything exists: a container that can see its init with CAP_SYS_PTRACE gets an
     // init that runs from a sealed copy of berth (see sealed_exe), so berth starts over as one.
@@ -172,11 +175,23 @@ fn create_in(
         }
     }
     // Limits are in place before the init exists, so it never runs unconstrained.
-    if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        if cgroup_dirs.is_empty() {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if cgroup_dirs.is_empty() {
+        if resources.is_some() {
             crate::logging::debug("rootless: resource limits ignored, no cgroup was delegated");
-        } else {
+        }
+    } else {
+        if let Some(resources) = resources {
             cgroups::apply(cgroup_dirs, resources)?;
+        }
+        if resources.and_then(|r| r.devices().as_ref()).is_none_or(|d| d.is_empty()) {
+            match cgroups::devices(cgroup_dirs, &[]) {
+                // Unprivileged, device files stay what the host's permissions make them.
+                Err(e) if !nix::unistd::geteuid().is_root() && e.is_permission() => {
+                    crate::logging::debug(&format!("rootless: no device rules ({e})"))
+                }
+                other => other?,
+            }
         }
     }
     // Like the cgroups, before the init exists; it joins the groups itself.

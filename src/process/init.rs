@@ -139,8 +139,11 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
 /// under it, as runc runs them, then the report `start` waits for (it runs the poststart hooks
 /// when it arrives), and execve.
 fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
+    let conn = match start_gate::wait(cfg.start) {
+        Ok(conn) => conn,
+        Err(e) => return e,
+    };
     let started = || -> Result<()> {
-        let conn = start_gate::wait(cfg.start)?;
         if let Some(listener) = launch.program.enter_seccomp()? {
             start_gate::hand_over_listener(&conn, &listener)?;
         }
@@ -151,7 +154,12 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
     };
     match started() {
         Ok(()) => launch.program.exec(),
-        Err(e) => e,
+        Err(e) => {
+            // `start` fails with the reason (a startContainer hook's output, say), and the
+            // container stops: the init exits.
+            start_gate::report_failure(&conn, &e.to_string());
+            e
+        }
     }
 }
 
@@ -189,12 +197,19 @@ fn bind_console(root: &Root, pty: &Pty) -> Result<()> {
 fn enter_user_namespace(plan: &Plan, ch: &Channel) -> Result<()> {
     if let Some(path) = &plan.join_user {
         namespaces::join(CloneFlags::CLONE_NEWUSER, path)?;
-    } else if plan.new_user {
-        ch.expect("id maps", |m| matches!(m, Message::IdMapsWritten))?;
-    } else {
+        return become_namespace_root();
+    }
+    if !plan.new_user {
         return Ok(());
     }
-    become_namespace_root()
+    ch.expect("id maps", |m| matches!(m, Message::IdMapsWritten))?;
+    become_namespace_root()?;
+    // An IPC namespace's message-queue filesystem is made with it, owned by its creator: made
+    // now, the container's /dev/mqueue belongs to its root rather than to the host's.
+    if plan.has_new(CloneFlags::CLONE_NEWIPC) {
+        unshare(CloneFlags::CLONE_NEWIPC).ctx("unshare", "IPC namespace")?;
+    }
+    Ok(())
 }
 
 /// With a joined user namespace the init was cloned without new namespaces: it creates them

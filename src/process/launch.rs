@@ -11,6 +11,7 @@
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -68,6 +69,9 @@ pub fn prepare(
     let arg0 = args.first().cloned().ok_or_else(|| Error::InvalidConfig("process.args is empty".into()))?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
+    if !env.iter().any(|v| v.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
     // As the container's user, so PATH is searched with its permissions, as execvp would.
     let path = exec_path::find(&arg0, &env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -118,6 +122,25 @@ impl Program {
             e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", self.arg0) },
         }
     }
+}
+
+/// HOME for a process whose env has none, as runc gives it: the user's directory in the
+/// container's /etc/passwd, else `/`. The file is the container's: read only if it is a
+/// regular file (a FIFO would block create), and only so much of it.
+fn home_of(uid: u32) -> String {
+    use std::io::Read;
+    let open =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open("/etc/passwd");
+    let mut text = String::new();
+    if let Some(file) = open.ok().filter(|f| f.metadata().is_ok_and(|m| m.is_file())) {
+        let _ = file.take(1 << 20).read_to_string(&mut text);
+    }
+    text.lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .filter(|home| !home.is_empty())
+        .unwrap_or_else(|| "/".into())
 }
 
 fn no_capabilities() -> LinuxCapabilities {

@@ -62,8 +62,13 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     let (parent_end, child_end) = sync::pair()?;
     let saved = ParentNamespaces::enter(&plan)?;
     // A joined user namespace must own the new namespaces, so the init joins it first and
-    // creates them itself (see init::create_namespaces_inside).
-    let first = if plan.join_user.is_some() { CloneFlags::empty() } else { plan.clone_flags };
+    // creates them itself (see init::create_namespaces_inside). In a new user namespace the
+    // IPC namespace comes later too (init::enter_user_namespace).
+    let first = match (&plan.join_user, plan.new_user) {
+        (Some(_), _) => CloneFlags::empty(),
+        (None, true) => plan.clone_flags - CloneFlags::CLONE_NEWIPC,
+        (None, false) => plan.clone_flags,
+    };
     let pid = match super::fork_into_cgroup(first, cfg.cgroups) {
         Ok(super::Forked { child: None, born_in_unified }) => {
             drop(parent_end);

@@ -27,9 +27,11 @@ use crate::error::{Error, Result, SysContext};
 /// The socket's name in the state directory; while it exists, the container is `created`.
 pub const SOCKET: &str = "start.sock";
 
-/// What the init says over the connection: the listener follows (with the fd), or started.
+/// What the init says over the connection: the listener follows (with the fd), started, or
+/// failed (the reason follows).
 const LISTENER: &[u8] = b"L";
 const STARTED: &[u8] = b"0";
+const FAILED: u8 = b'E';
 
 /// The socket's path, or a path through the state directory's fd when the full path is longer
 /// than a unix socket address holds (108 bytes: engines' state roots can be deep).
@@ -92,6 +94,14 @@ pub fn report_started(conn: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
+/// The init's side: it could not start the process; `start` reports `reason`. Best effort: the
+/// init exits either way, which `start` sees too.
+pub fn report_failure(conn: &OwnedFd, reason: &str) {
+    let mut text = vec![FAILED];
+    text.extend(reason.bytes().take(4000));
+    let _ = nix::sys::socket::send(conn.as_raw_fd(), &text, MsgFlags::MSG_NOSIGNAL);
+}
+
 /// `start`'s side: connecting releases the init.
 pub fn connect(state_dir: &Path) -> Result<OwnedFd> {
     let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
@@ -120,12 +130,13 @@ pub fn next_report(conn: &OwnedFd, init: &OwnedFd) -> Result<Option<OwnedFd>> {
             return Err(init_gone());
         }
     }
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut report = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut report)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .ctx("receive", "start report")?;
-    if msg.bytes == 0 {
+    let len = msg.bytes;
+    if len == 0 {
         return Err(init_gone());
     }
     let mut listener = None;
@@ -135,9 +146,10 @@ pub fn next_report(conn: &OwnedFd, init: &OwnedFd) -> Result<Option<OwnedFd>> {
             listener = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
         }
     }
-    match (byte[0], listener) {
+    match (report[0], listener) {
         (b'L', Some(fd)) => Ok(Some(fd)),
         (b'0', None) => Ok(None),
+        (FAILED, None) => Err(Error::Init { code: 1, msg: String::from_utf8_lossy(&report[1..len]).into_owned() }),
         _ => Err(Error::Init { code: 125, msg: "start: unexpected report from the container init".into() }),
     }
 }

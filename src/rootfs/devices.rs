@@ -27,7 +27,8 @@ pub struct Device {
 }
 
 pub fn default_devices() -> Vec<Device> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+    // In runc's order: bind mounts of them (in a user namespace) then list the same.
+    [("null", 1, 3), ("random", 1, 8), ("full", 1, 7), ("tty", 5, 0), ("zero", 1, 5), ("urandom", 1, 9)]
         .into_iter()
         .map(|(name, major, minor)| Device {
             path: Path::new("/dev").join(name),

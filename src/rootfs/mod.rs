@@ -87,13 +87,18 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
 
 /// Masked and read-only paths; after sysctls (which write through /proc/sys) and before
 /// pivot_root, so the host's /proc/self/fd is still there to mount through.
+/// Read-only paths first, then masks, in runc's order: the mount table reads the same.
 pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
-        protect::mask(root, p)?;
-    }
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         protect::make_readonly(root, p)?;
+    }
+    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
+    if let Some(masked) = masked {
+        let null = protect::NullDevice::of(root);
+        for p in masked {
+            protect::mask(root, p, &null)?;
+        }
     }
     Ok(())
 }

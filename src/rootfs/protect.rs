@@ -11,7 +11,23 @@ use super::mounts::remount_bind;
 use super::path::{fd_path, Root};
 use crate::error::{Error, Result, SysContext};
 
-pub fn mask(root: &Root, path: &str) -> Result<()> {
+/// The file masks are made of: the container's own /dev/null, as runc uses it (the host's
+/// is a devtmpfs whose size and inode count the container's mountinfo would show), else the
+/// host's.
+pub struct NullDevice(Option<std::os::fd::OwnedFd>);
+
+impl NullDevice {
+    pub fn of(root: &Root) -> NullDevice {
+        let fd = root.resolve(Path::new("/dev/null")).ok();
+        NullDevice(fd.filter(|fd| fstat(fd).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFCHR)))
+    }
+
+    fn source(&self) -> String {
+        self.0.as_ref().map_or_else(|| "/dev/null".into(), fd_path)
+    }
+}
+
+pub fn mask(root: &Root, path: &str, null: &NullDevice) -> Result<()> {
     let Some(target) = resolve_existing(root, path)? else {
         return Ok(());
     };
@@ -19,7 +35,7 @@ pub fn mask(root: &Root, path: &str) -> Result<()> {
     let result = if is_dir {
         mount(Some("tmpfs"), fd_path(&target).as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
     } else {
-        mount(Some("/dev/null"), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(Some(null.source().as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
     };
     result.map_err(|errno| Error::Mount {
         what: "mask".into(),

@@ -3,7 +3,7 @@
 
 mod default;
 pub mod fields;
-mod validate;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -52,10 +52,27 @@ impl Bundle {
 /// the spec is settled once the version is known.
 pub fn parse_config(raw: &[u8], path: &Path) -> Result<Spec> {
     let findings = fields::walk(raw, &fields::CONFIG, "")?;
-    let spec: Spec = typed(raw, path, Some("process"))?;
+    let mut spec: Spec = typed(raw, path, Some("process"))?;
     validate::check_version(spec.version())?;
     findings.settle(fields::Unknown::for_version(spec.version()))?;
+    root_relative_destinations(&mut spec);
     Ok(spec)
+}
+
+/// config.md: a mount destination that is not absolute "MUST be interpreted as relative to
+/// \"/\"" (runc mounts it so): made absolute once, so every check and mount sees one form.
+fn root_relative_destinations(spec: &mut Spec) {
+    let Some(mut mounts) = spec.mounts().clone() else { return };
+    if mounts.iter().all(|m| m.destination().is_absolute()) {
+        return;
+    }
+    for m in &mut mounts {
+        if !m.destination().is_absolute() {
+            let absolute = Path::new("/").join(m.destination());
+            m.set_destination(absolute);
+        }
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// The copy of config.json `create` accepted, read again (exec's defaults, the seccomp

@@ -244,3 +244,16 @@ mod tests {
         assert!(check_sysctl("vm.swappiness", &|_| true).is_err());
     }
 }
+
+/// `--no-pivot` with a private root: the container, chrooted inside a copy of the host's mount
+/// tree, would keep every host mount it copied busy, and unmounting on the host would no
+/// longer reach it (runc refuses it too, runc#1602).
+pub fn check_no_pivot(spec: &Spec) -> Result<()> {
+    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
+    if matches!(propagation, "private" | "rprivate") {
+        return Err(invalid(format!(
+            "rootfsPropagation {propagation:?} is not safe without pivot_root (--no-pivot): the container would pin the host's mounts"
+        )));
+    }
+    Ok(())
+}
