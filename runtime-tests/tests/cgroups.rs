@@ -154,9 +154,12 @@ fn update_changes_limits_that_then_hold() {
     assert_eq!(read(b.cgroup_dir("pids").join("pids.max")), "3");
     let (file, value) = cpu_shares_as_shown(256);
     assert_eq!(read(b.cgroup_dir("cpu").join(file)), value);
-    // init + exec'd sh + one sleep = 3: the next fork fails.
+    // init + exec'd sh + one sleep = 3: the next fork fails. (runc's exec, a Go process that
+    // joins the cgroup with its threads, runs into the limit itself before sh does.)
     let forks = b.cmd(&["exec", &b.id, "sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait; echo end"]);
-    assert!(String::from_utf8_lossy(&forks.stderr).contains("fork"), "{}", stderr(&forks));
+    let err = stderr(&forks);
+    assert!(err.contains("fork") || (!runtime_is_berth() && err.contains("Resource temporarily unavailable")), "{err}");
+    assert!(!stdout(&forks).contains("end"), "forks beyond pids.max=3 succeeded");
     // containerd's form: LinuxResources JSON on stdin.
     let mut child = b.berth().args(["update", "--resources", "-", &b.id]).stdin(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
