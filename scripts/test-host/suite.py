@@ -56,10 +56,18 @@ BERTH_ONLY = {
     "console_socket_receives_the_init_pty": "runc names the pty master /dev/ptmx in the console-socket message, berth /dev/pts/N",
     "create_start_kill_delete": "runc leaves annotations out of state when there are none",
 }
+# runtime-tests that hit a known gap (a tag --known-failing can name), with the reason.
+RT_TAGS = {
+    # It reads pids.current from events --stats but asks for no pids limit: on pure v2 berth
+    # enables a controller only for a resource that asks for it, so the container has pids
+    # only if another container enabled it on the shared /berth parent before.
+    "cpu_quota_and_cpuset_in_files_and_stats": ("controllers-without-resources",),
+}
 # runtime-tests that cannot run with the systemd driver, with the reason.
 NOT_WITH_SYSTEMD = {
     "an_existing_cgroup_is_joined_but_not_removed": "names a cgroupfs path of its own",
     "flags_after_the_id_and_with_equals": "builds its own command line, without the harness's --systemd-cgroup",
+    "foreground_run_relays_a_terminal": "builds its own command line, without the harness's --systemd-cgroup",
     "version_and_features": "makes no container",
     "json_log_carries_the_error": "makes no container",
     "v2_procs_and_freeze_on_the_cgroup2_mount": "calls berth's cgroup library directly, no runtime involved",
@@ -229,12 +237,21 @@ def run_test_binary(res, rt_name, rt_path, binary, mode):
         env["BERTH_TEST_SYSTEMD_CGROUP"] = "1"
     args = [binary, "--exact", "--test-threads", "2", *todo]
     t0 = time.time()
-    try:
-        p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900, cwd=WORK)
-        out = p.stdout + p.stderr
-    except subprocess.TimeoutExpired as err:
-        out = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
-        out += "\n(timed out after 900s)"
+    # Output to a file and a session of its own: on a time-out the whole group goes, and no
+    # container left holding a pipe can keep the suite waiting.
+    log = f"{WORK}/{suite}-{mode}.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen(args, env=env, stdout=f, stderr=subprocess.STDOUT, cwd=WORK, start_new_session=True)
+        try:
+            p.wait(timeout=600)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.wait()
+            timed_out = True
+    out = open(log, errors="replace").read()
+    if timed_out:
+        out += "\n(timed out after 600s)"
     secs = time.time() - t0
     outcome = dict(re.findall(r"^test (\S+) \.\.\. (ok|FAILED|ignored)$", out, re.M))
     details = {}
@@ -249,7 +266,7 @@ def run_test_binary(res, rt_name, rt_path, binary, mode):
         detail = details.get(name, "") if status == "FAIL" else ("#[ignore]" if status == "not run" else "")
         if name not in outcome:
             detail = "did not finish: " + out.strip().splitlines()[-1][-300:] if out.strip() else "no output"
-        res.add(rt_name, section, f"{suite}::{name}", status, per_test, detail, tags)
+        res.add(rt_name, section, f"{suite}::{name}", status, per_test, detail, tags + RT_TAGS.get(name, ()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,8 +496,8 @@ def v2_cases(res, rt_name, rt):
                 if not systemd:
                     _rmdir_tree(f"{CGROUP}/berth-suite")
 
-        res.case(rt_name, section, "controllers enabled without resources", controllers, tags)
-        res.case(rt_name, section, "events --stats prints every section", stats, tags)
+        res.case(rt_name, section, "controllers enabled without resources", controllers, tags + ("controllers-without-resources",))
+        res.case(rt_name, section, "events --stats prints every section", stats, tags + ("stats-every-section",))
 
 
 def _rmdir_tree(top):
@@ -696,10 +713,13 @@ class Containerd(Engine):
 
 
 def engine_cases(res, engine, archive):
+    """One engine's scenarios. Engine commands take seconds each under emulation, so after the
+    exit codes one container (with memory and pids limits) serves exec, the limits, pause and
+    resume, and removal, reported as separate cases."""
     rt_name, section, tags = engine.rt_name, engine.name, ("systemd-driver",)
-    ready = {}
+    ready, box = {}, {}
 
-    def setup():
+    def setup():  # the engine's own start-up: no container, so no tag
         engine.setup(archive)
         ready["ok"] = True
 
@@ -707,71 +727,69 @@ def engine_cases(res, engine, archive):
         if "ok" not in ready:
             raise Failed("the engine did not start (see its setup case)")
 
+    def needs_container():
+        needs_engine()
+        if "name" not in box:
+            raise Failed(f"no container: {box.get('error', 'not reached')}")
+
     def exit_codes():
         needs_engine()
         for code, cmd in [(0, ["true"]), (3, ["sh", "-c", "exit 3"]), (137, ["sh", "-c", "sh -c 'kill -9 $$'; exit $?"])]:
             rc = engine.run_rm(cmd, check=False).returncode
             expect(rc == code, f"{cmd} exited {rc}, expected {code}")
 
-    def exec_():
-        needs_engine()
-        name = engine.detached()
-        try:
-            out = engine.exec_(name, "sh", "-c", "echo exec-output; cat /proc/1/cmdline").stdout
-            expect("exec-output" in out and "sleep" in out, f"exec printed {out!r}")
-            rc = engine.exec_(name, "sh", "-c", "exit 5", check=False).returncode
-            expect(rc == 5, f"exec exit code {rc}, expected 5")
-        finally:
-            engine.remove(name)
-
     def limits():
         needs_engine()
-        name = engine.detached((64 << 20, 32))
         try:
-            full_id, pid, _ = engine.info(name)
-            path, unit = engine.scope(full_id)
-            expect(scope_of(pid) == path, f"the container's init is in {scope_of(pid)}, expected {path}")
-            files = [read(f"{CGROUP}{path}/memory.max"), read(f"{CGROUP}{path}/pids.max")]
-            expect(files == [str(64 << 20), "32"], f"memory.max, pids.max: {files}")
-            props = unit_props(unit, "MemoryMax", "TasksMax")
-            expect(props == {"MemoryMax": str(64 << 20), "TasksMax": "32"}, f"{unit}: {props}")
-        finally:
-            engine.remove(name)
+            name = engine.detached((64 << 20, 32))
+        except Failed as err:
+            box["error"] = str(err)
+            raise
+        box["name"] = name
+        full_id, pid, _ = engine.info(name)
+        box["path"], box["unit"] = engine.scope(full_id)
+        path, unit = box["path"], box["unit"]
+        expect(scope_of(pid) == path, f"the container's init is in {scope_of(pid)}, expected {path}")
+        files = [read(f"{CGROUP}{path}/memory.max"), read(f"{CGROUP}{path}/pids.max")]
+        expect(files == [str(64 << 20), "32"], f"memory.max, pids.max: {files}")
+        props = unit_props(unit, "MemoryMax", "TasksMax")
+        expect(props == {"MemoryMax": str(64 << 20), "TasksMax": "32"}, f"{unit}: {props}")
+
+    def exec_():
+        needs_container()
+        out = engine.exec_(box["name"], "sh", "-c", "echo exec-output; cat /proc/1/cmdline").stdout
+        expect("exec-output" in out and "sleep" in out, f"exec printed {out!r}")
+        rc = engine.exec_(box["name"], "sh", "-c", "exit 5", check=False).returncode
+        expect(rc == 5, f"exec exit code {rc}, expected 5")
 
     def pause_resume():
-        needs_engine()
-        name = engine.detached()
-        try:
-            full_id, _, _ = engine.info(name)
-            path, _ = engine.scope(full_id)
-            engine.pause(name)
-            expect(engine.info(name)[2] == "paused", f"status after pause: {engine.info(name)[2]}")
-            expect("frozen 1" in read(f"{CGROUP}{path}/cgroup.events"), "the scope is not frozen")
-            engine.resume(name)
-            expect(engine.info(name)[2] == "running", f"status after resume: {engine.info(name)[2]}")
-            expect("frozen 0" in read(f"{CGROUP}{path}/cgroup.events"), "the scope is still frozen")
-            expect("ok" in engine.exec_(name, "echo", "ok").stdout, "exec after resume")
-        finally:
-            engine.remove(name)
+        needs_container()
+        name, events = box["name"], f"{CGROUP}{box['path']}/cgroup.events"
+        engine.pause(name)
+        expect(engine.info(name)[2] == "paused", f"status after pause: {engine.info(name)[2]}")
+        expect("frozen 1" in read(events), "the scope is not frozen")
+        engine.resume(name)
+        expect(engine.info(name)[2] == "running", f"status after resume: {engine.info(name)[2]}")
+        expect("frozen 0" in read(events), "the scope is still frozen")
+        expect("ok" in engine.exec_(name, "echo", "ok").stdout, "exec after resume")
 
     def remove():
-        needs_engine()
-        name = engine.detached()
-        full_id, pid, _ = engine.info(name)
-        path, unit = engine.scope(full_id)
-        expect(scope_of(pid) == path, f"the container's init is in {scope_of(pid)}, expected {path}")
+        needs_container()
+        name, path, unit = box.pop("name"), box["path"], box["unit"]
         engine.remove(name)
         expect(not engine.exists(name), "the container is still listed after removal")
         wait_for(f"{unit} unloaded", lambda: unit_gone(unit), timeout=15)
         expect(not os.path.exists(f"{CGROUP}{path}"), f"{path} is still there")
 
-    res.case(rt_name, section, "starts in its default systemd configuration", setup, tags)
+    res.case(rt_name, section, "starts in its default systemd configuration", setup)
     res.case(rt_name, section, "run: exit codes 0, 3, 137", exit_codes, tags)
-    res.case(rt_name, section, "exec: output and exit code", exec_, tags)
     res.case(rt_name, section, "memory/pids limits in the scope", limits, tags)
-    res.case(rt_name, section, "pause / resume", pause_resume, tags)
+    res.case(rt_name, section, "exec: output and exit code", exec_, tags)
+    res.case(rt_name, section, "pause / resume freeze the scope", pause_resume, tags)
     res.case(rt_name, section, "remove: the scope is gone", remove, tags)
     try:
+        if "name" in box:
+            engine.remove(box["name"])
         engine.teardown()
     except Exception as err:  # noqa: BLE001 - cleanup must not hide the results
         print(f"  {engine.name}: cleanup: {err}", flush=True)
