@@ -2,6 +2,10 @@
 //! config.json from `berth spec`), a state root of its own, and a container id of its own, and
 //! drives the real berth binary. Dropping the bundle force-deletes the container and removes
 //! every file the test made.
+//!
+//! The binary is $BERTH_BIN, which may be another runtime (runc as the oracle). With
+//! $BERTH_TEST_SYSTEMD_CGROUP=1 every command gets the global `--systemd-cgroup` and every
+//! bundle a cgroupsPath in systemd's `slice:prefix:name` form, as engines on systemd hosts do.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -72,6 +76,72 @@ fn busybox() -> PathBuf {
     panic!("busybox is missing: run scripts/setup (Debian package busybox-static)");
 }
 
+/// Whether the runtime under test is berth (runc and others answer `--version` with their name).
+pub fn runtime_is_berth() -> bool {
+    static IS_BERTH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS_BERTH.get_or_init(|| {
+        let out = Command::new(berth_bin()).arg("--version").output().expect("run the runtime's --version");
+        String::from_utf8_lossy(&out.stdout).starts_with("berth ")
+    })
+}
+
+/// $BERTH_TEST_SYSTEMD_CGROUP: drive the runtime's systemd cgroup driver.
+pub fn systemd_cgroup() -> bool {
+    std::env::var("BERTH_TEST_SYSTEMD_CGROUP").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Whether the host has only the unified hierarchy (cgroup v2), as booted systemd hosts do.
+pub fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Where the cgroup2 hierarchy is mounted: /sys/fs/cgroup on a pure v2 host, /sys/fs/cgroup/unified
+/// on a hybrid one (None without one).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.controllers").exists())
+}
+
+/// A container's cgroup relative to a hierarchy's root, from its `linux.cgroupsPath` as the
+/// runtime reads it: absolute as it is; systemd's `slice:prefix:name` as the unit the systemd
+/// driver makes (`<prefix>-<name>.scope` in the slice, `a-b.slice` nested in `a.slice`); none at
+/// all as berth's default, `/berth/<id>`.
+pub fn cgroup_path(cgroups_path: Option<&str>, id: &str) -> PathBuf {
+    let wanted = cgroups_path.filter(|p| !p.is_empty()).unwrap_or("");
+    if wanted.is_empty() {
+        return Path::new("berth").join(id);
+    }
+    if let Some(path) = wanted.strip_prefix('/') {
+        return PathBuf::from(path);
+    }
+    let parts: Vec<&str> = wanted.split(':').collect();
+    assert!(
+        parts.len() == 3,
+        "cgroupsPath {wanted:?} is relative: runtimes resolve those differently, give an absolute one"
+    );
+    let (slice, prefix, name) = (parts[0], parts[1], parts[2]);
+    let mut path = PathBuf::new();
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    if slice != "-.slice" {
+        let stem = slice.strip_suffix(".slice").expect("a slice name ends in .slice");
+        let mut so_far = String::new();
+        for part in stem.split('-') {
+            so_far = if so_far.is_empty() { part.to_string() } else { format!("{so_far}-{part}") };
+            path.push(format!("{so_far}.slice"));
+        }
+    }
+    if name.ends_with(".slice") {
+        path.push(name);
+    } else if prefix.is_empty() {
+        path.push(format!("{name}.scope"));
+    } else {
+        path.push(format!("{prefix}-{name}.scope"));
+    }
+    path
+}
+
 pub fn require_root() {
     assert!(nix_is_root(), "runtime tests run as root: they create namespaces, mounts and cgroups");
 }
@@ -123,9 +193,13 @@ impl Bundle {
         assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
         let mut config: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         config["process"]["terminal"] = json!(false);
-        // A cgroup path both runtimes honour (their defaults differ: berth's is /berth/<id>,
-        // runc's /<id>), one level deep so that nothing shared is left to remove.
-        config["linux"]["cgroupsPath"] = json!(format!("/{CGROUP_PREFIX}{id}"));
+        if systemd_cgroup() {
+            config["linux"]["cgroupsPath"] = json!(format!("system.slice:berth-rt:{id}"));
+        } else {
+            // A cgroup path both runtimes honour (their defaults differ: berth's is /berth/<id>,
+            // runc's /<id>), one level deep so that nothing shared is left to remove.
+            config["linux"]["cgroupsPath"] = json!(format!("/{CGROUP_PREFIX}{id}"));
+        }
         let root = dir.join("state");
         Bundle { dir, root, id, config }
     }
@@ -142,6 +216,9 @@ impl Bundle {
 
     pub fn berth(&self) -> Command {
         let mut cmd = Command::new(berth_bin());
+        if systemd_cgroup() {
+            cmd.arg("--systemd-cgroup");
+        }
         cmd.arg("--root").arg(&self.root);
         cmd.stdin(Stdio::null());
         cmd
@@ -213,13 +290,16 @@ impl Bundle {
         panic!("container {} never became {want}: {}", self.id, self.status());
     }
 
-    /// The container's cgroup directory in a v1 controller's hierarchy: its absolute
-    /// `linux.cgroupsPath`, or berth's default /berth/<id> when the test removed it.
+    /// The container's cgroup directory that holds `controller` (a v1 name: memory, cpu,
+    /// pids, freezer, ...): that controller's hierarchy on v1 and hybrid hosts, the one unified
+    /// directory on a pure v2 host.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        let base = Path::new("/sys/fs/cgroup").join(controller);
-        match self.config["linux"]["cgroupsPath"].as_str() {
-            Some(path) => base.join(path.trim_start_matches('/')),
-            None => base.join("berth").join(&self.id),
+        let path = cgroup_path(self.config["linux"]["cgroupsPath"].as_str(), &self.id);
+        let mount = Path::new("/sys/fs/cgroup");
+        if pure_v2() {
+            mount.join(path)
+        } else {
+            mount.join(controller).join(path)
         }
     }
 

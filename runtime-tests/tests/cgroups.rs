@@ -1,5 +1,5 @@
-//! Resource limits that hold on this host (v1 controllers, hugetlb on cgroup2), live updates,
-//! ps, events, and no cgroup left behind.
+//! Resource limits that hold (v1 controllers, hugetlb on cgroup2, or pure cgroup v2), live
+//! updates, ps, events, and no cgroup left behind.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -10,6 +10,20 @@ use serde_json::json;
 
 fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")).trim().to_string()
+}
+
+/// The memory limit's file: v1's memory.limit_in_bytes, or v2's memory.max.
+fn memory_limit(b: &Bundle) -> String {
+    read(b.cgroup_dir("memory").join(if pure_v2() { "memory.max" } else { "memory.limit_in_bytes" }))
+}
+
+/// cpu.shares as the host shows it: v1's cpu.shares, or v2's cpu.weight (runc's conversion).
+fn cpu_shares_as_shown(shares: u64) -> (&'static str, String) {
+    if pure_v2() {
+        ("cpu.weight", (1 + (shares - 2) * 9999 / 262142).to_string())
+    } else {
+        ("cpu.shares", shares.to_string())
+    }
 }
 
 /// Starts `events` on a container and collects its lines until the container stops. On berth
@@ -66,7 +80,7 @@ fn memory_limit_oom_kills_and_reports_it() {
         "while [ ! -e /dev/shm/go ]; do sleep 0.05; done; x=$(head -c 209715200 /dev/zero | tr '\\0' a); echo survived",
     );
     assert!(b.create().status.success(), "create");
-    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), "33554432");
+    assert_eq!(memory_limit(&b), "33554432");
     let events = watch_events(&b);
     assert!(b.cmd(&["start", &b.id]).status.success());
     std::thread::sleep(Duration::from_millis(300));
@@ -157,8 +171,13 @@ fn cpu_quota_and_cpuset_in_files_and_stats() {
         json!({"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"});
     b.sh("sleep 300");
     assert!(b.run_detached(&[]).status.success());
-    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.cfs_quota_us")), "50000");
-    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.shares")), "512");
+    if pure_v2() {
+        assert_eq!(read(b.cgroup_dir("cpu").join("cpu.max")), "50000 100000");
+    } else {
+        assert_eq!(read(b.cgroup_dir("cpu").join("cpu.cfs_quota_us")), "50000");
+    }
+    let (file, value) = cpu_shares_as_shown(512);
+    assert_eq!(read(b.cgroup_dir("cpu").join(file)), value);
     assert_eq!(read(b.cgroup_dir("cpuset").join("cpuset.cpus")), "0");
     // `start` may return before the init has exec'd sleep (runc's init has several threads
     // until then, each a task to the pids controller): wait for the one process.
@@ -188,16 +207,29 @@ fn update_changes_limits_that_then_hold() {
     let mut b = Bundle::new("update");
     b.sh("sleep 300");
     assert!(b.run_detached(&[]).status.success());
-    // runc spells the flag --cpu-share (berth takes --cpu-shares too).
-    let out =
-        b.cmd(&["update", "--memory", "48m", "--memory-swap", "48m", "--pids-limit", "3", "--cpu-share", "256", &b.id]);
+    let out = b.cmd(&[
+        "update",
+        "--memory",
+        "48m",
+        "--memory-swap",
+        "48m",
+        "--pids-limit",
+        "3",
+        "--cpu-share", // runc's spelling; berth takes --cpu-shares too
+        "256",
+        &b.id,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), (48 << 20).to_string());
+    assert_eq!(memory_limit(&b), (48 << 20).to_string());
     assert_eq!(read(b.cgroup_dir("pids").join("pids.max")), "3");
-    assert_eq!(read(b.cgroup_dir("cpu").join("cpu.shares")), "256");
-    // init + exec'd sh + one sleep = 3: the next fork fails.
+    let (file, value) = cpu_shares_as_shown(256);
+    assert_eq!(read(b.cgroup_dir("cpu").join(file)), value);
+    // init + exec'd sh + one sleep = 3: the next fork fails. (runc's exec, a Go process that
+    // joins the cgroup with its threads, runs into the limit itself before sh does.)
     let forks = b.cmd(&["exec", &b.id, "sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait; echo end"]);
-    assert!(String::from_utf8_lossy(&forks.stderr).contains("fork"), "{}", stderr(&forks));
+    let err = stderr(&forks);
+    assert!(err.contains("fork") || (!runtime_is_berth() && err.contains("Resource temporarily unavailable")), "{err}");
+    assert!(!stdout(&forks).contains("end"), "forks beyond pids.max=3 succeeded");
     // containerd's form: LinuxResources JSON on stdin.
     let mut child = b.berth().args(["update", "--resources", "-", &b.id]).stdin(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
@@ -211,7 +243,7 @@ fn update_changes_limits_that_then_hold() {
     assert_eq!(read(b.cgroup_dir("pids").join("pids.max")), "50");
     let oom = b.cmd(&["exec", &b.id, "sh", "-c", "x=$(head -c 157286400 /dev/zero | tr '\\0' a)"]);
     assert_eq!(oom.status.code(), Some(137), "{}", stderr(&oom));
-    assert_eq!(read(b.cgroup_dir("memory").join("memory.limit_in_bytes")), (64 << 20).to_string());
+    assert_eq!(memory_limit(&b), (64 << 20).to_string());
 }
 
 #[test]
@@ -241,7 +273,12 @@ fn unavailable_or_bad_resources_fail_create_and_leave_nothing() {
     let cases = [
         (json!({"network": {"classID": 42}}), "net_cls"),
         (json!({"cpu": {"cpus": "999"}}), "cpuset.cpus"),
-        (json!({"unified": {"memory.max": "1"}}), "unified"),
+        // Hybrid: the cgroup2 mount holds no memory controller. Pure v2: no such file.
+        if pure_v2() {
+            (json!({"unified": {"memory.no_such_file": "1"}}), "memory.no_such_file")
+        } else {
+            (json!({"unified": {"memory.max": "1"}}), "unified")
+        },
     ];
     for (resources, needle) in cases {
         let mut b = Bundle::new("badres");
@@ -265,31 +302,31 @@ fn an_existing_cgroup_is_joined_but_not_removed() {
     }
     let mut b = Bundle::new("precg");
     let path = format!("/berth-pre/{}", b.id);
-    let pre = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids{path}"));
+    let pre = if pure_v2() {
+        std::path::PathBuf::from(format!("/sys/fs/cgroup{path}"))
+    } else {
+        std::path::PathBuf::from(format!("/sys/fs/cgroup/pids{path}"))
+    };
     std::fs::create_dir_all(&pre).unwrap();
     b.config["linux"]["cgroupsPath"] = json!(path);
     b.sh("true");
     b.run_ok();
     assert!(pre.exists(), "berth removed a cgroup it did not create");
     std::fs::remove_dir(&pre).unwrap();
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/berth-pre");
+    let _ = std::fs::remove_dir(pre.parent().unwrap());
     for c in ["memory", "cpu", "cpuset", "devices", "freezer", "blkio", "cpuacct", "systemd", "unified"] {
         let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}{path}"));
         let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/berth-pre"));
     }
 }
 
-/// The v2 manager against this host's cgroup2 mount, which has no controllers but does have
-/// cgroup.procs and cgroup.freeze.
+/// The v2 manager against this host's cgroup2 mount (on a hybrid host it has no controllers
+/// but does have cgroup.procs and cgroup.freeze).
 #[test]
 fn v2_procs_and_freeze_on_the_cgroup2_mount() {
     require_root();
-    let mount = std::path::Path::new("/sys/fs/cgroup/unified");
-    if !mount.join("cgroup.procs").exists() {
-        let only = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
-        assert!(only.exists(), "no cgroup2 mount on this host");
-        return;
-    }
+    let mount = cgroup2_mount().expect("no cgroup2 mount on this host");
+    let mount = mount.as_path();
     let name = format!("berth-v2-test-{}", std::process::id());
     let dir = berth::cgroups::CgroupDir {
         path: mount.join(&name),
@@ -313,15 +350,13 @@ fn v2_procs_and_freeze_on_the_cgroup2_mount() {
     assert!(!dirs[0].path.exists());
 }
 
-/// The v2 device filter, for real: this host's cgroup2 mount has no controllers, but eBPF
-/// device programs attach to any cgroup2 directory, and the kernel enforces them there.
+/// The v2 device filter, for real: eBPF device programs attach to any cgroup2 directory (on a
+/// hybrid host one in a mount without controllers), and the kernel enforces them there.
 #[test]
 fn v2_ebpf_device_filter_is_enforced() {
     require_root();
-    let mount = std::path::Path::new("/sys/fs/cgroup/unified");
-    if !mount.join("cgroup.procs").exists() {
-        return;
-    }
+    let Some(mount) = cgroup2_mount() else { return };
+    let mount = mount.as_path();
     let name = format!("berth-ebpf-test-{}", std::process::id());
     let mut dirs = vec![berth::cgroups::CgroupDir {
         path: mount.join(&name),

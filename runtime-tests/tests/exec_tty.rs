@@ -208,9 +208,21 @@ fn piped_stdin_and_separate_stdout_stderr() {
     assert_eq!(stderr(&out), "to-err\n");
 }
 
-/// Accepts one connection and reads one message: the pty's name and exactly one fd.
+/// Accepts one connection and reads one message: the pty's name and exactly one fd. Gives up
+/// after 30 s (a runtime that fails before connecting would leave the test waiting forever).
 fn receive_pty(listener: &UnixListener) -> (String, OwnedFd) {
-    let (conn, _) = listener.accept().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection on the console socket: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 2]);
