@@ -44,6 +44,10 @@ fn config_mistakes() {
             "need a user namespace",
             Box::new(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
         ),
+        (
+            "needs uidMappings and gidMappings",
+            Box::new(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}))),
+        ),
     ];
     for (needle, mutate) in cases {
         if runtime_is_runc()

@@ -172,6 +172,15 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if maps > 0 && !has(LinuxNamespaceType::User) {
         return Err(invalid("uidMappings/gidMappings need a user namespace"));
     }
+    // A new user namespace without a map has no root to become: say so, rather than the
+    // setgid EINVAL the init would meet.
+    let new_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if new_user {
+        let empty = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_none_or(|m| m.is_empty());
+        if empty(linux.and_then(|l| l.uid_mappings().as_ref())) || empty(linux.and_then(|l| l.gid_mappings().as_ref())) {
+            return Err(invalid("a new user namespace needs uidMappings and gidMappings (none are given)"));
+        }
+    }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid("hostname needs a new UTS namespace"));
     }
