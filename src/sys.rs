@@ -49,6 +49,24 @@ pub fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64, recursive: bool) -> 
     Errno::result(ret).map(drop)
 }
 
+/// Sets the propagation type (`MS_SLAVE`, `MS_PRIVATE`, …) of a mount or detached tree.
+pub fn mount_setattr_propagation(fd: &impl AsRawFd, propagation: u64, recursive: bool) -> nix::Result<()> {
+    let attr = MountAttr { attr_set: 0, attr_clr: 0, propagation, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: as in mount_setattr: a literal empty path and a live `attr` with its size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// Closes every fd from `first` to `last` (inclusive).
 pub fn close_range(first: u32, last: u32) -> nix::Result<()> {
     // SAFETY: integer arguments only; closing fds nobody else in this process uses is the point.

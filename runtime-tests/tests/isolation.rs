@@ -231,6 +231,37 @@ fn user_namespace_maps_root_to_an_unprivileged_id() {
     assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
 }
 
+/// A bind source the container's root could not reach (below a 0700 directory of the host's
+/// root) is still mounted: the runtime opens it before the init enters the user namespace, as
+/// runc's init gets it as an fd.
+#[test]
+fn a_bind_source_the_mapped_root_cannot_reach_is_mounted() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new("usernsbind");
+    let private = b.dir.join("private");
+    let vol = private.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(vol.join("file"), "from the host\n").unwrap();
+    std::fs::set_permissions(vol.join("file"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(b.dir.join("rootfs/vol")).unwrap();
+    std::fs::write(b.dir.join("rootfs/one"), "").unwrap();
+    std::fs::write(private.join("one"), "a file source\n").unwrap();
+    std::fs::set_permissions(private.join("one"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "ro"]}));
+    mounts.push(json!({"destination": "/one", "type": "bind", "source": private.join("one"), "options": ["bind"]}));
+    b.sh("cat /vol/file /one; touch /vol/x 2>/dev/null && echo writable; grep ' /vol ' /proc/self/mountinfo | grep -c shared || true");
+    let out = b.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Read-only as asked, and not a peer of the host's mount (nothing it mounts reaches the host).
+    assert_eq!(stdout(&out), "from the host\na file source\n0\n");
+    b.assert_nothing_left();
+}
+
 #[test]
 fn a_bad_mapping_is_refused_naming_it() {
     let mut b = Bundle::new("badmap");

@@ -71,6 +71,7 @@ fn setup_fds(cfg: &InitConfig, ch: &Channel) -> Vec<RawFd> {
     keep.extend([ch.raw_fd(), cfg.start.as_raw_fd()]);
     keep.extend(cfg.console.map(|c| c.as_raw_fd()));
     keep.extend(cfg.idmaps.iter().flatten().map(|f| f.as_raw_fd()));
+    keep.extend(cfg.bind_trees.iter().flatten().map(|f| f.as_raw_fd()));
     keep
 }
 
@@ -113,6 +114,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
         new_cgroupns: plan.new_cgroup,
         cgroups: cfg.cgroups,
         idmaps: cfg.idmaps,
+        bind_trees: cfg.bind_trees,
         overlay: cfg.overlay,
         overlay_tree: overlay_tree.as_ref(),
         mount_label: spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()),

@@ -37,6 +37,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a Compiled>,
     /// Per config mount: the user namespace of an idmapped mount.
     pub idmaps: &'a [Option<std::fs::File>],
+    /// Per config mount: its bind source cloned by the parent (rootfs::detach_bind_sources).
+    pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
     pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
     /// linux.intelRdt: the resctrl groups the init joins with its cgroups.
     pub resctrl: Option<&'a crate::resctrl::Group>,

@@ -15,7 +15,7 @@ use std::path::Path;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
-pub use mounts::MountContext;
+pub use mounts::{detach_bind_sources, MountContext};
 pub use options::NAMES as MOUNT_OPTION_NAMES;
 use path::Root;
 
@@ -59,8 +59,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        let idmap = ctx.idmaps.get(i).and_then(|u| u.as_ref());
-        mounts::mount_entry(&root, m, ctx, idmap)?;
+        mounts::mount_entry(&root, m, ctx, i)?;
     }
     let linux = spec.linux().as_ref();
     let dev_is_bound = mounts.iter().any(|m| {

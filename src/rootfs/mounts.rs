@@ -23,6 +23,8 @@ pub struct MountContext<'a> {
     pub cgroups: &'a [CgroupDir],
     /// Per config mount (same index): the user namespace of an idmapped bind mount.
     pub idmaps: &'a [Option<std::fs::File>],
+    /// Per config mount (same index): its bind source, cloned by the parent (user namespaces).
+    pub bind_trees: &'a [Option<OwnedFd>],
     /// The container layer, mounted as the rootfs instead of binding it.
     pub overlay: Option<&'a super::overlay::Layers>,
     /// That overlay, already made by the parent as a detached mount, to be attached.
@@ -31,16 +33,19 @@ pub struct MountContext<'a> {
     pub mount_label: Option<&'a str>,
 }
 
-pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, idmap: Option<&std::fs::File>) -> Result<()> {
+pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, index: usize) -> Result<()> {
     let mut opts = options::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("none");
     crate::security::lsm::label_mount(fstype, &mut opts.data, ctx.mount_label);
     let dest = m.destination();
     if opts.is_bind() || fstype == "bind" {
         let source = bind_source(m, ctx.bundle)?;
-        return match idmap {
-            Some(userns) => bind_idmapped(root, &source, dest, &opts, userns),
-            None => bind(root, &source, dest, &opts),
+        let idmap = ctx.idmaps.get(index).and_then(Option::as_ref);
+        let tree = ctx.bind_trees.get(index).and_then(Option::as_ref);
+        return match (idmap, tree) {
+            (Some(userns), _) => bind_idmapped(root, &source, dest, &opts, userns),
+            (None, Some(tree)) => attach_bind_tree(root, tree, &source, dest, &opts),
+            (None, None) => bind(root, &source, dest, &opts),
         };
     }
     match fstype {
@@ -140,6 +145,77 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
         .as_ref()
         .ok_or_else(|| Error::InvalidConfig(format!("bind mount on {:?} has no source", m.destination())))?;
     Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
+}
+
+/// For a container with a user namespace: each plain bind mount's source, cloned by the parent
+/// as a detached tree while it is still the host's root. The init, as root of the user
+/// namespace, cannot look up a source below a directory only the host's root may enter (a
+/// 0700 engine state directory, a --root under /root): it attaches the tree instead, as runc's
+/// init is handed its sources as fds. Without the privilege to clone (rootless) the init looks
+/// the sources up itself, as before.
+pub fn detach_bind_sources(
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+    idmaps: &[Option<std::fs::File>],
+) -> Result<Vec<Option<OwnedFd>>> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    if !namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User) {
+        return Ok(Vec::new());
+    }
+    let mut trees = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = options::parse(m.options().as_deref().unwrap_or_default());
+        let plain_bind =
+            (opts.is_bind() || m.typ().as_deref() == Some("bind")) && idmaps.get(i).is_none_or(Option::is_none);
+        if !plain_bind {
+            trees.push(None);
+            continue;
+        }
+        let source = bind_source(m, bundle)?;
+        let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
+        let fail = |op: &str, errno| Error::Mount {
+            what: format!("{} ({op})", source.display()),
+            target: m.destination().display().to_string(),
+            fstype: "bind".into(),
+            errno,
+        };
+        let tree = match crate::sys::open_tree_clone(&c_source, opts.flags.contains(MsFlags::MS_REC)) {
+            Ok(tree) => tree,
+            Err(Errno::EPERM) => {
+                trees.push(None);
+                continue;
+            }
+            Err(Errno::ENOENT) => return Err(Error::io("bind mount source", source.display(), Errno::ENOENT.into())),
+            Err(errno) => return Err(fail("open_tree", errno)),
+        };
+        // The clone of a shared host mount would be the host's peer: a mount the container
+        // makes below it would appear on the host. A slave, as the container's own bind of
+        // its (already slave) view would be.
+        crate::sys::mount_setattr_propagation(&tree, MsFlags::MS_SLAVE.bits() as u64, true)
+            .map_err(|errno| fail("make slave", errno))?;
+        trees.push(Some(tree));
+    }
+    Ok(trees)
+}
+
+/// Attaches a bind source the parent cloned (detach_bind_sources) at `dest`.
+fn attach_bind_tree(root: &Root, tree: &OwnedFd, source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let meta = nix::sys::stat::fstat(tree).map_err(|e| Error::io("bind mount source", source.display(), e.into()))?;
+    let is_dir = meta.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let target = if is_dir { root.mkdir_all(dest)? } else { root.create_file(dest)? };
+    crate::sys::move_mount_to(tree, &target).map_err(|errno| Error::Mount {
+        what: format!("{} (move_mount)", source.display()),
+        target: root.display(dest),
+        fstype: "bind".into(),
+        errno,
+    })?;
+    if !opts.remount_flags().is_empty() {
+        let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
+        remount_bind(&mounted, opts.remount_flags(), &root.display(dest))?;
+    }
+    finish(root, dest, opts)
 }
 
 /// A fresh filesystem mount on the already-resolved `target`.
