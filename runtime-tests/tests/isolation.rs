@@ -318,3 +318,51 @@ fn joins_a_user_namespace_by_path() {
     assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
     b.assert_nothing_left();
 }
+
+/// A read-only /dev is made read-only after the devices, /dev/pts and the symlinks are in it.
+#[test]
+fn a_read_only_dev_still_gets_its_devices() {
+    let mut b = Bundle::new("rodev");
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    b.sh("echo hi > /dev/null && test -c /dev/zero && test -L /dev/fd && test -d /dev/pts/ && echo devices; \
+          touch /dev/new 2>/dev/null || echo read-only; grep -c ' /dev/pts ' /proc/self/mountinfo");
+    let out = b.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "devices\nread-only\n1\n");
+    b.assert_nothing_left();
+}
+
+/// /proc may be a bind of a procfs (runc checks the source's filesystem type), not of
+/// anything else.
+#[test]
+fn proc_may_be_a_bind_of_a_procfs_only() {
+    let mut b = Bundle::new("procbind");
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", "nosuid", "nodev", "noexec"]});
+        }
+    }
+    b.sh("test -r /proc/self/status && echo proc");
+    let out = b.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "proc\n");
+    b.assert_nothing_left();
+
+    let mut bad = Bundle::new("procbindtmp");
+    for m in bad.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]});
+        }
+    }
+    bad.sh("true");
+    let out = bad.run();
+    assert!(!out.status.success());
+    if !runtime_is_runc() {
+        assert!(stderr(&out).contains("not a procfs"), "{}", stderr(&out));
+    }
+    bad.assert_nothing_left();
+}

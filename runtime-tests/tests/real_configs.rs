@@ -235,6 +235,11 @@ impl<'a> World<'a> {
         let hostname = config["hostname"].as_str().unwrap_or("box").to_string();
         let mut shared_sources = Vec::new();
         for (i, m) in config["mounts"].as_array_mut().unwrap().iter_mut().enumerate() {
+            // docker's init is tini, built static: Debian's tini-static where docker.io is not
+            // installed (scripts/setup installs tini).
+            if m["source"] == "/usr/bin/docker-init" && !Path::new("/usr/bin/docker-init").exists() {
+                m["source"] = json!("/usr/bin/tini-static");
+            }
             let Some(source) = m["source"].as_str() else { continue };
             let options: Vec<&str> =
                 m["options"].as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();

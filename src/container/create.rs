@@ -153,7 +153,6 @@ fn create_in(
     // init's path.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
-    let bind_trees = crate::rootfs::detach_bind_sources(spec, &bundle.dir, &idmaps)?;
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
@@ -235,7 +234,6 @@ fn create_in(
         console: sockets.console,
         seccomp: seccomp.as_ref(),
         idmaps: &idmaps,
-        bind_trees: &bind_trees,
         overlay: overlay.as_ref(),
         resctrl: made.resctrl.as_ref(),
     };

@@ -71,7 +71,6 @@ fn setup_fds(cfg: &InitConfig, ch: &Channel) -> Vec<RawFd> {
     keep.extend([ch.raw_fd(), cfg.start.as_raw_fd()]);
     keep.extend(cfg.console.map(|c| c.as_raw_fd()));
     keep.extend(cfg.idmaps.iter().flatten().map(|f| f.as_raw_fd()));
-    keep.extend(cfg.bind_trees.iter().flatten().map(|f| f.as_raw_fd()));
     keep
 }
 
@@ -108,13 +107,24 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     umask(Mode::empty());
     rootfs::isolate(spec, cfg.rootfs)?;
     let overlay_tree = if super::spawn::parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
+    let ask_bind_source = |index| {
+        ch.send(&Message::CloneBindSource { index })?;
+        match ch.recv_with_fd()? {
+            Some((Message::BindSourceCloned, tree)) => Ok(tree),
+            other => {
+                Err(Error::Init { code: 125, msg: format!("sync channel: expected a bind source, got {other:?}") })
+            }
+        }
+    };
     let ctx = MountContext {
         bundle: cfg.bundle,
         in_userns: plan.in_userns(),
         new_cgroupns: plan.new_cgroup,
         cgroups: cfg.cgroups,
         idmaps: cfg.idmaps,
-        bind_trees: cfg.bind_trees,
+        bind_source_from_parent: plan
+            .in_userns()
+            .then_some(&ask_bind_source as &dyn Fn(usize) -> Result<Option<OwnedFd>>),
         overlay: cfg.overlay,
         overlay_tree: overlay_tree.as_ref(),
         mount_label: spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()),

@@ -37,8 +37,6 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a Compiled>,
     /// Per config mount: the user namespace of an idmapped mount.
     pub idmaps: &'a [Option<std::fs::File>],
-    /// Per config mount: its bind source cloned by the parent (rootfs::detach_bind_sources).
-    pub bind_trees: &'a [Option<std::os::fd::OwnedFd>],
     pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
     /// linux.intelRdt: the resctrl groups the init joins with its cgroups.
     pub resctrl: Option<&'a crate::resctrl::Group>,
@@ -135,6 +133,16 @@ fn handshake(
                 namespaces_ready(parent, *init)?;
                 let state = parent.run_hooks(*init)?;
                 ch.send(&Message::HooksDone { state })?;
+            }
+            Some((Message::CloneBindSource { index }, _)) => {
+                let mount = cfg.spec.mounts().as_deref().unwrap_or_default().get(index).ok_or_else(|| Error::Init {
+                    code: 125,
+                    msg: format!("sync channel: the init asked for mount {index}, which the config does not have"),
+                })?;
+                match crate::rootfs::clone_bind_source(mount, cfg.bundle)? {
+                    Some(tree) => ch.send_fd(&Message::BindSourceCloned, &tree)?,
+                    None => ch.send(&Message::BindSourceCloned)?,
+                }
             }
             Some((Message::Ready, _)) => return namespaces_ready(parent, *init),
             Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),

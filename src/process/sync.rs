@@ -39,6 +39,11 @@ pub enum Message {
     /// parent -> init: the overlay rootfs, made as a detached mount while the init set itself
     /// up, rides along (SCM_RIGHTS). Without an fd the init mounts the overlay itself.
     OverlayMade,
+    /// init -> parent: in a user namespace, clone config mount `index`'s bind source (which
+    /// the namespace's root may not reach) as a detached tree and send it.
+    CloneBindSource { index: usize },
+    /// parent -> init: that tree rides along; without an fd the init binds the path itself.
+    BindSourceCloned,
 }
 
 pub struct Channel {

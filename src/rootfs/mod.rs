@@ -15,7 +15,7 @@ use std::path::Path;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
-pub use mounts::{detach_bind_sources, MountContext};
+pub use mounts::{clone_bind_source, MountContext};
 pub use options::NAMES as MOUNT_OPTION_NAMES;
 use path::Root;
 
@@ -58,8 +58,9 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     }
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let read_only_later = mounts::read_only_later(mounts);
     for (i, m) in mounts.iter().enumerate() {
-        mounts::mount_entry(&root, m, ctx, i)?;
+        mounts::mount_entry(&root, m, ctx, i, read_only_later == Some(i))?;
     }
     let linux = spec.linux().as_ref();
     let dev_is_bound = mounts.iter().any(|m| {
@@ -80,6 +81,9 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
     if !dev_is_bound {
         let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
+    }
+    if let Some(i) = read_only_later {
+        mounts::make_read_only(&root, &mounts[i])?;
     }
     Ok(root)
 }

@@ -23,8 +23,8 @@ pub struct MountContext<'a> {
     pub cgroups: &'a [CgroupDir],
     /// Per config mount (same index): the user namespace of an idmapped bind mount.
     pub idmaps: &'a [Option<std::fs::File>],
-    /// Per config mount (same index): its bind source, cloned by the parent (user namespaces).
-    pub bind_trees: &'a [Option<OwnedFd>],
+    /// In a user namespace: asks the parent for config mount N's bind source (clone_bind_source).
+    pub bind_source_from_parent: Option<&'a dyn Fn(usize) -> Result<Option<OwnedFd>>>,
     /// The container layer, mounted as the rootfs instead of binding it.
     pub overlay: Option<&'a super::overlay::Layers>,
     /// That overlay, already made by the parent as a detached mount, to be attached.
@@ -33,19 +33,45 @@ pub struct MountContext<'a> {
     pub mount_label: Option<&'a str>,
 }
 
-pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, index: usize) -> Result<()> {
+/// A read-only /dev gets things put in it after it is mounted (the devices, /dev/pts, the
+/// symlinks): it is mounted writable and made read-only once they are in place
+/// (make_read_only), as runc does.
+pub fn read_only_later(mounts: &[Mount]) -> Option<usize> {
+    mounts.iter().rposition(|m| {
+        let opts = options::parse(m.options().as_deref().unwrap_or_default());
+        m.destination().components().collect::<PathBuf>() == Path::new("/dev")
+            && !opts.is_bind()
+            && opts.flags.contains(MsFlags::MS_RDONLY)
+    })
+}
+
+/// The second half of read_only_later: the filesystem on `m`'s destination remounted
+/// read-only with the rest of its options.
+pub fn make_read_only(root: &Root, m: &Mount) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let mounted = root.resolve(m.destination()).ctx("open", root.display(m.destination()))?;
+    let flags = (opts.flags - MsFlags::MS_BIND - MsFlags::MS_REC) | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, fd_path(&mounted).as_str(), None::<&str>, flags, opts.data_string().as_deref())
+        .ctx("remount read-only", root.display(m.destination()))
+}
+
+pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, index: usize, read_only_later: bool) -> Result<()> {
     let mut opts = options::parse(m.options().as_deref().unwrap_or_default());
+    if read_only_later {
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     let fstype = m.typ().as_deref().unwrap_or("none");
     crate::security::lsm::label_mount(fstype, &mut opts.data, ctx.mount_label);
     let dest = m.destination();
     if opts.is_bind() || fstype == "bind" {
         let source = bind_source(m, ctx.bundle)?;
-        let idmap = ctx.idmaps.get(index).and_then(Option::as_ref);
-        let tree = ctx.bind_trees.get(index).and_then(Option::as_ref);
-        return match (idmap, tree) {
-            (Some(userns), _) => bind_idmapped(root, &source, dest, &opts, userns),
-            (None, Some(tree)) => attach_bind_tree(root, tree, &source, dest, &opts),
-            (None, None) => bind(root, &source, dest, &opts),
+        if let Some(userns) = ctx.idmaps.get(index).and_then(Option::as_ref) {
+            return bind_idmapped(root, &source, dest, &opts, userns);
+        }
+        let tree = ctx.bind_source_from_parent.map(|ask| ask(index)).transpose()?.flatten();
+        return match tree {
+            Some(tree) => attach_bind_tree(root, &tree, &source, dest, &opts),
+            None => bind(root, &source, dest, &opts),
         };
     }
     match fstype {
@@ -147,57 +173,35 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
     Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
 }
 
-/// For a container with a user namespace: each plain bind mount's source, cloned by the parent
-/// as a detached tree while it is still the host's root. The init, as root of the user
-/// namespace, cannot look up a source below a directory only the host's root may enter (a
-/// 0700 engine state directory, a --root under /root): it attaches the tree instead, as runc's
-/// init is handed its sources as fds. Without the privilege to clone (rootless) the init looks
-/// the sources up itself, as before.
-pub fn detach_bind_sources(
-    spec: &oci_spec::runtime::Spec,
-    bundle: &Path,
-    idmaps: &[Option<std::fs::File>],
-) -> Result<Vec<Option<OwnedFd>>> {
-    use oci_spec::runtime::LinuxNamespaceType;
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
-    if !namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User) {
-        return Ok(Vec::new());
-    }
-    let mut trees = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let opts = options::parse(m.options().as_deref().unwrap_or_default());
-        let plain_bind =
-            (opts.is_bind() || m.typ().as_deref() == Some("bind")) && idmaps.get(i).is_none_or(Option::is_none);
-        if !plain_bind {
-            trees.push(None);
-            continue;
-        }
-        let source = bind_source(m, bundle)?;
-        let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
-        let fail = |op: &str, errno| Error::Mount {
-            what: format!("{} ({op})", source.display()),
-            target: m.destination().display().to_string(),
-            fstype: "bind".into(),
-            errno,
-        };
-        let tree = match crate::sys::open_tree_clone(&c_source, opts.flags.contains(MsFlags::MS_REC)) {
-            Ok(tree) => tree,
-            Err(Errno::EPERM) => {
-                trees.push(None);
-                continue;
-            }
-            Err(Errno::ENOENT) => return Err(Error::io("bind mount source", source.display(), Errno::ENOENT.into())),
-            Err(errno) => return Err(fail("open_tree", errno)),
-        };
-        // The clone of a shared host mount would be the host's peer: a mount the container
-        // makes below it would appear on the host. A slave, as the container's own bind of
-        // its (already slave) view would be.
-        crate::sys::mount_setattr_propagation(&tree, MsFlags::MS_SLAVE.bits() as u64, true)
-            .map_err(|errno| fail("make slave", errno))?;
-        trees.push(Some(tree));
-    }
-    Ok(trees)
+/// In a user namespace the init, as the namespace's root, cannot look up a bind source below
+/// a directory only the host's root may enter (a 0700 engine state directory, a --root under
+/// /root). It asks the parent, still the host's root, for each plain bind source when it gets
+/// to it (so mounts are made in the config's order, as mountinfo shows), and attaches the
+/// clone; runc's init is handed its sources as fds. `None` when the parent may not clone
+/// (rootless): the init looks the source up itself, as before.
+pub fn clone_bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let source = bind_source(m, bundle)?;
+    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
+    let fail = |op: &str, errno| Error::Mount {
+        what: format!("{} ({op})", source.display()),
+        target: m.destination().display().to_string(),
+        fstype: "bind".into(),
+        errno,
+    };
+    let tree = match crate::sys::open_tree_clone(&c_source, opts.flags.contains(MsFlags::MS_REC)) {
+        Ok(tree) => tree,
+        Err(Errno::EPERM) => return Ok(None),
+        Err(Errno::ENOENT) => return Err(Error::io("bind mount source", source.display(), Errno::ENOENT.into())),
+        Err(errno) => return Err(fail("open_tree", errno)),
+    };
+    // The clone of a shared host mount would be the host's peer: a mount the container makes
+    // below it would appear on the host. A slave, as the init's own bind of its (already
+    // slave) view would be.
+    crate::sys::mount_setattr_propagation(&tree, MsFlags::MS_SLAVE.bits() as u64, true)
+        .map_err(|errno| fail("make slave", errno))?;
+    Ok(Some(tree))
 }
 
 /// Attaches a bind source the parent cloned (detach_bind_sources) at `dest`.

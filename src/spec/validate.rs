@@ -112,7 +112,10 @@ fn check_mounts(spec: &Spec) -> Result<()> {
         if !dest.is_absolute() {
             return Err(invalid(format!("mount destination {dest:?} is not an absolute path")));
         }
-        check_proc_mount(dest, mount.typ().as_deref().unwrap_or("none"))?;
+        let bind = mount.typ().as_deref() == Some("bind")
+            || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        let fstype = if bind { "bind" } else { mount.typ().as_deref().unwrap_or("none") };
+        check_proc_mount(dest, fstype, mount.source().as_deref())?;
     }
     Ok(())
 }
@@ -132,12 +135,17 @@ const PROC_OVERMOUNTS: [&str; 9] = [
     "/proc/net/dev",
 ];
 
-fn check_proc_mount(dest: &Path, fstype: &str) -> Result<()> {
+fn check_proc_mount(dest: &Path, fstype: &str, source: Option<&Path>) -> Result<()> {
     let normal: PathBuf = dest.components().collect();
     if normal == Path::new("/proc") {
-        return match fstype {
-            "proc" => Ok(()),
-            other => Err(invalid(format!("/proc may only be mounted as proc, not {other:?}"))),
+        return match (fstype, source) {
+            ("proc", _) => Ok(()),
+            // A bind of a procfs (an engine's own /proc, a pid namespace's) is a procfs still.
+            ("bind", Some(source)) if is_procfs(source) => Ok(()),
+            ("bind", source) => Err(invalid(format!(
+                "/proc may only be mounted as proc or as a bind of a procfs, and {source:?} is not a procfs"
+            ))),
+            (other, _) => Err(invalid(format!("/proc may only be mounted as proc, not {other:?}"))),
         };
     }
     if normal.starts_with("/proc") && !PROC_OVERMOUNTS.iter().any(|p| normal == Path::new(p)) {
@@ -146,6 +154,10 @@ fn check_proc_mount(dest: &Path, fstype: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 fn check_namespaces(spec: &Spec) -> Result<()> {
@@ -238,12 +250,14 @@ mod tests {
 
     #[test]
     fn proc_overmounts() {
-        assert!(check_proc_mount(Path::new("/proc"), "proc").is_ok());
-        assert!(check_proc_mount(Path::new("/proc"), "tmpfs").is_err());
-        assert!(check_proc_mount(Path::new("/proc/meminfo"), "bind").is_ok());
-        assert!(check_proc_mount(Path::new("/proc/self/exe"), "bind").is_err());
-        assert!(check_proc_mount(Path::new("/proc/sys/kernel"), "tmpfs").is_err());
-        assert!(check_proc_mount(Path::new("/procfoo"), "tmpfs").is_ok());
+        assert!(check_proc_mount(Path::new("/proc"), "proc", None).is_ok());
+        assert!(check_proc_mount(Path::new("/proc"), "tmpfs", None).is_err());
+        assert!(check_proc_mount(Path::new("/proc"), "bind", Some(Path::new("/proc"))).is_ok());
+        assert!(check_proc_mount(Path::new("/proc"), "bind", Some(Path::new("/"))).is_err());
+        assert!(check_proc_mount(Path::new("/proc/meminfo"), "bind", None).is_ok());
+        assert!(check_proc_mount(Path::new("/proc/self/exe"), "bind", None).is_err());
+        assert!(check_proc_mount(Path::new("/proc/sys/kernel"), "tmpfs", None).is_err());
+        assert!(check_proc_mount(Path::new("/procfoo"), "tmpfs", None).is_ok());
     }
 
     #[test]
