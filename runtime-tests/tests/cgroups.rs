@@ -383,3 +383,43 @@ fn v2_ebpf_device_filter_is_enforced() {
     berth::cgroups::destroy(&[berth::cgroups::CgroupDir { created: true, ..dirs[0].clone() }]).unwrap();
     assert_eq!(stdout(&out), "vcs-read\nvcs-write-denied\nvcs1-denied\nnull-ok\n", "{}", stderr(&out));
 }
+
+/// exec --cgroup, as runc: "/" is the container's own cgroup, `[controllers:]sub` an existing
+/// sub-cgroup of it (not made on demand), ".." refused; the process runs there.
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let mut b = Bundle::new("execcg");
+    b.sh("sleep 300");
+    assert!(b.run_detached(&[]).status.success());
+    // The line of /proc/PID/cgroup naming the pids controller (the unified line on pure v2).
+    let line = if pure_v2() { "^0::" } else { "^[0-9]+:pids:" };
+    let script = &format!("grep -E '{line}' /proc/1/cgroup; grep -E '{line}' /proc/self/cgroup");
+    let lines = |out: &std::process::Output| -> (String, String) {
+        assert!(out.status.success(), "{}", stderr(out));
+        let text = stdout(out);
+        let mut l = text.lines().map(|l| l.trim_end_matches('/').to_string());
+        (l.next().unwrap(), l.next().unwrap())
+    };
+    let (init, own) = lines(&b.cmd(&["exec", "--cgroup", "/", &b.id, "sh", "-c", script]));
+    assert_eq!(init, own, "--cgroup / is the container's own cgroup");
+
+    let sub = b.cgroup_dir("pids").join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let arg = if pure_v2() { "sub".to_string() } else { "pids:sub".to_string() };
+    let (init, own) = lines(&b.cmd(&["exec", "--cgroup", &arg, &b.id, "sh", "-c", script]));
+    assert_eq!(own, format!("{init}/sub"));
+
+    let out = b.cmd(&["exec", "--cgroup", "..", &b.id, "true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not a sub cgroup path"), "{}", stderr(&out));
+    let out = b.cmd(&["exec", "--cgroup", "missing", &b.id, "true"]);
+    assert!(!out.status.success(), "a sub-cgroup that does not exist is not made");
+    assert!(!b.cgroup_dir("pids").join("missing").exists());
+
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    if sub.exists() {
+        // runc leaves a sub-cgroup it did not make; the test removes it.
+        let _ = std::fs::remove_dir(&sub);
+    }
+    b.assert_nothing_left();
+}

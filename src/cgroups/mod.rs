@@ -116,14 +116,31 @@ pub fn unified_dir(dirs: &[CgroupDir]) -> Option<std::os::fd::OwnedFd> {
     nix::fcntl::open(&dir.path, flags, nix::sys::stat::Mode::empty()).ok()
 }
 
-/// Every pid in the container's cgroup (read from the first hierarchy that answers).
+/// Every pid in the container's cgroup and its sub-cgroups (exec --cgroup puts processes
+/// there), read from the first hierarchy that answers.
 pub fn pids(dirs: &[CgroupDir]) -> Vec<i32> {
     for dir in dirs {
-        if let Ok(text) = fs::read_to_string(dir.path.join("cgroup.procs")) {
-            return text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let mut found = Vec::new();
+        if procs_below(&dir.path, &mut found).is_ok() {
+            return found;
         }
     }
     Vec::new()
+}
+
+fn procs_below(dir: &Path, found: &mut Vec<i32>) -> std::io::Result<()> {
+    let text = fs::read_to_string(dir.join("cgroup.procs"))?;
+    found.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for sub in sub_cgroups(dir) {
+        // A sub-cgroup removed meanwhile has no processes left to report.
+        let _ = procs_below(&sub, found);
+    }
+    Ok(())
+}
+
+fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
+    let entries = fs::read_dir(dir).into_iter().flatten().flatten();
+    entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
 }
 
 /// Removes the directories berth created. The kernel refuses while a task (even a dying one)
@@ -131,35 +148,62 @@ pub fn pids(dirs: &[CgroupDir]) -> Vec<i32> {
 pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs.iter().filter(|d| d.created) {
-        let path = &dir.path;
-        // An init that just exited leaves the cgroup populated for a moment: retry quickly
-        // first, then back off.
-        let mut pause = Duration::from_micros(100);
-        loop {
-            match fs::remove_dir(path) {
-                Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(10));
-                }
-                Err(source) => return Err(Error::Cgroup { op: "remove", path: path.clone(), source }),
-            }
-        }
+        remove_tree(&dir.path, deadline)?;
     }
     Ok(())
 }
 
-/// Sub-cgroups of the container's (`exec --cgroup`), made on demand.
-pub fn sub_dirs(dirs: &[CgroupDir], sub: &Path) -> Result<Vec<CgroupDir>> {
-    if sub.is_absolute() || sub.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-        return Err(Error::InvalidConfig(format!(
-            "--cgroup {sub:?} must be a relative path below the container's cgroup"
+/// A cgroup directory after its sub-cgroups (made for exec --cgroup), deepest first.
+fn remove_tree(path: &Path, deadline: Instant) -> Result<()> {
+    for sub in sub_cgroups(path) {
+        remove_tree(&sub, deadline)?;
+    }
+    // An init that just exited leaves the cgroup populated for a moment: retry quickly first,
+    // then back off.
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err(source) => return Err(Error::Cgroup { op: "remove", path: path.to_path_buf(), source }),
+        }
+    }
+}
+
+/// The cgroups an `exec --cgroup [controllers:]path` process joins, as runc: per hierarchy, the
+/// last argument naming one of its controllers (or naming none) picks a sub-cgroup of the
+/// container's, "/" being the container's own. Sub-cgroups are not made on demand: one that
+/// does not exist is refused before anything runs.
+pub fn sub_dirs(dirs: &[CgroupDir], args: &[String]) -> Result<Vec<CgroupDir>> {
+    let mut picked: Vec<CgroupDir> = dirs.to_vec();
+    for arg in args {
+        let (controllers, path) = match arg.split_once(':') {
+            Some((list, path)) => (list.split(',').filter(|c| !c.is_empty()).collect::<Vec<_>>(), path),
+            None => (Vec::new(), arg.as_str()),
+        };
+        let sub = Path::new(path.trim_start_matches('/'));
+        if sub.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+            return Err(Error::InvalidArgument(format!("--cgroup {path}: {path} is not a sub cgroup path")));
+        }
+        for (dir, own) in picked.iter_mut().zip(dirs) {
+            if controllers.is_empty() || controllers.iter().any(|c| own.has(c)) {
+                dir.path = own.path.join(sub);
+            }
+        }
+    }
+    if let Some(missing) = picked.iter().find(|d| !d.path.is_dir()) {
+        return Err(Error::InvalidArgument(format!(
+            "--cgroup: the sub-cgroup {} does not exist (exec joins existing ones only)",
+            missing.path.display()
         )));
     }
-    let mut out: Vec<CgroupDir> = dirs.iter().map(|d| CgroupDir { path: d.path.join(sub), ..d.clone() }).collect();
-    create(&mut out)?;
-    Ok(out)
+    // Only the container's own directories are berth's to remove.
+    picked.iter_mut().for_each(|d| d.created = false);
+    Ok(picked)
 }
 
 /// Engines send 0 for "not set" (docker: `blockIO.weight: 0`, `cpu.shares: 0`), and runc skips

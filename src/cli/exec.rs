@@ -51,9 +51,10 @@ pub struct Args {
     /// Exec even if the container is paused
     #[arg(long)]
     pub ignore_paused: bool,
-    /// Run in this sub-cgroup of the container's cgroup
+    /// Run in this existing sub-cgroup of the container's cgroup: [CONTROLLER[,CONTROLLER]:]PATH,
+    /// "/" being the container's own (repeatable)
     #[arg(long)]
-    pub cgroup: Option<PathBuf>,
+    pub cgroup: Vec<String>,
     /// Unix socket that receives a pidfd of the new process (one SCM_RIGHTS message)
     #[arg(long)]
     pub pidfd_socket: Option<PathBuf>,

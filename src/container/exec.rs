@@ -23,8 +23,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
-    /// A sub-cgroup of the container's to put the process in (`--cgroup`).
-    pub sub_cgroup: Option<PathBuf>,
+    /// Sub-cgroups of the container's to put the process in (`--cgroup [controllers:]path`).
+    pub sub_cgroup: Vec<String>,
     /// --pidfd-socket: where a pidfd of the new process goes.
     pub pidfd_socket: Option<PathBuf>,
 }
@@ -84,10 +84,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     if !procfs::is_alive(c.state.pid, c.state.pid_start_time) {
         return Err(Error::ExecStopped);
     }
-    let cgroups = match &opts.sub_cgroup {
-        Some(sub) => crate::cgroups::sub_dirs(&c.state.cgroups, sub)?,
-        None => c.state.cgroups.clone(),
-    };
+    let cgroups = crate::cgroups::sub_dirs(&c.state.cgroups, &opts.sub_cgroup)?;
     let seccomp_section = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_section.map(seccomp::compile).transpose()?;
     let terminal = opts.process.terminal().unwrap_or(false);
