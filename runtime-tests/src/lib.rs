@@ -359,6 +359,12 @@ pub fn probe() -> PathBuf {
     BUILT.get_or_init(|| build_static("probe/process_attrs.c", "process_attrs")).clone()
 }
 
+/// runtime-tests/probe/raw_syscall.c: `raw_syscall NR [ARG...]` prints the call's result.
+pub fn raw_syscall() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| build_static("probe/raw_syscall.c", "raw_syscall")).clone()
+}
+
 fn build_static(source: &str, name: &str) -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = here.join("../target/runtime-tests").join(name);

@@ -58,6 +58,31 @@ fn argument_conditions_and_errno() {
     assert_eq!(lines[2], "done");
 }
 
+/// As runc: conditions of one entry that compare the same argument are alternatives (libseccomp
+/// cannot AND them), and a syscall newer than every one the profile names gets ENOSYS, not the
+/// default action, so programs fall back to older calls.
+#[test]
+fn same_argument_conditions_are_alternatives_and_unknown_syscalls_get_enosys() {
+    let mut b = Bundle::new("secor");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["process_vm_readv"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                      "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"},
+                               {"index": 0, "value": 9001, "op": "SCMP_CMP_EQ"}]}]
+    });
+    b.install(&raw_syscall(), "/raw_syscall");
+    // 310 is process_vm_readv on x86_64 (with nothing to copy it returns 0 when allowed).
+    b.sh("/raw_syscall 310 100; /raw_syscall 310 9001; /raw_syscall 310 1");
+    assert_eq!(b.run_ok(), "-22\n-22\n0\n");
+
+    let mut b = Bundle::new("secenosys");
+    with_podman_profile(&mut b);
+    b.install(&raw_syscall(), "/raw_syscall");
+    // 1000 is no syscall at all; the profile's default is EPERM.
+    b.sh("/raw_syscall 1000");
+    assert_eq!(b.run_ok(), "-38\n");
+}
+
 #[test]
 fn exec_gets_the_containers_filter() {
     let mut b = Bundle::new("secexec");

@@ -213,6 +213,25 @@ fn assemble(bodies: &[(Which, Vec<sock_filter>)], other: Action) -> Result<Vec<s
     Ok(out)
 }
 
+/// A syscall newer than every one the profile names gets ENOSYS rather than the default
+/// action, as runc does: the profile predates it, and a program (glibc trying clone3 or
+/// faccessat2) falls back to an older call on ENOSYS but gives up on EPERM.
+fn enosys_above(
+    map: &std::collections::BTreeMap<i64, Vec<seccompiler::SeccompRule>>,
+    unmatched: Action,
+) -> Vec<sock_filter> {
+    const JGT_K: u16 = 0x25;
+    let stub_needed = !matches!(unmatched, Action::Allow | Action::Log | Action::Errno(38));
+    match map.keys().next_back() {
+        Some(&last) if stub_needed => vec![
+            stmt(LD_W_ABS, SECCOMP_DATA_NR),
+            jump(JGT_K, last as u32, 0, 1),
+            stmt(RET_K, Action::Errno(libc::ENOSYS as u32).ret()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// seccompiler's program for one architecture, without its arch check.
 fn body(arch: Which, rules: &[&Rule], matched: Action, unmatched: Action) -> Result<Vec<sock_filter>> {
     if matched == unmatched {
@@ -222,6 +241,7 @@ fn body(arch: Which, rules: &[&Rule], matched: Action, unmatched: Action) -> Res
     if map.is_empty() {
         return Ok(vec![stmt(RET_K, unmatched.ret())]);
     }
+    let mut out = enosys_above(&map, unmatched);
     let filter = SeccompFilter::new(map, unmatched.seccompiler(), matched.seccompiler(), TargetArch::x86_64)
         .map_err(|e| invalid(&e.to_string()))?;
     let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| invalid(&e.to_string()))?;
@@ -233,7 +253,7 @@ fn body(arch: Which, rules: &[&Rule], matched: Action, unmatched: Action) -> Res
     if !prologue_ok {
         return Err(invalid("seccompiler's program does not start with the expected architecture check"));
     }
-    let mut out = program[3..].to_vec();
+    out.extend_from_slice(&program[3..]);
     for ins in &mut out {
         if ins.code == RET_K && ins.k == SECCOMP_RET_TRACE | NOTIFY_MARK {
             ins.k = SECCOMP_RET_USER_NOTIF;

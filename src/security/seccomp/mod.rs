@@ -118,7 +118,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let mut groups: BTreeMap<Action, Vec<Rule>> = BTreeMap::new();
     for sc in s.syscalls().iter().flatten() {
         let action = Action::of(sc.action(), sc.errno_ret());
-        groups.entry(action).or_default().push(rule(sc)?);
+        groups.entry(action).or_default().extend(rules(sc)?);
     }
     if groups.contains_key(&Action::Notify) && s.listener_path().is_none() {
         return Err(invalid("SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath"));
@@ -160,6 +160,20 @@ fn check_notify(s: &LinuxSeccomp) -> Result<()> {
 
 fn invalid(msg: &str) -> Error {
     Error::InvalidConfig(format!("seccomp: {msg}"))
+}
+
+/// A syscall entry's rules: one with all its conditions (all must hold) or, when two
+/// conditions compare the same argument, one per condition (any may hold) — libseccomp cannot
+/// AND two conditions on one argument, and runc falls back to OR for such entries; profiles
+/// are written for that ("arg0 == 100 or arg0 == 9001").
+fn rules(sc: &LinuxSyscall) -> Result<Vec<Rule<'_>>> {
+    let all = rule(sc)?;
+    let mut seen = [false; 6];
+    let repeats = all.conditions.iter().any(|(i, _, _)| std::mem::replace(&mut seen[*i as usize], true));
+    if !repeats {
+        return Ok(vec![all]);
+    }
+    Ok(all.conditions.into_iter().map(|c| Rule { names: sc.names(), conditions: vec![c] }).collect())
 }
 
 fn rule(sc: &LinuxSyscall) -> Result<Rule<'_>> {

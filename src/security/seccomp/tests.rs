@@ -96,6 +96,43 @@ fn allow_list_with_default_errno_and_conditions() {
 }
 
 #[test]
+fn numbers_above_the_profiles_last_syscall_get_enosys() {
+    let c = compile(&profile(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "openat"], "action": "SCMP_ACT_ALLOW"}]}"#,
+    ))
+    .unwrap();
+    let a = [0; 6];
+    assert_eq!(verdict(&c, 1, AUDIT_X86_64, a), ALLOW, "write");
+    assert_eq!(verdict(&c, 2, AUDIT_X86_64, a), ERRNO | 1, "open, below the last named, gets the default");
+    assert_eq!(verdict(&c, 1000, AUDIT_X86_64, a), ERRNO | 38, "an unknown number gets ENOSYS");
+    let allow = compile(&profile(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(verdict(&allow, 1000, AUDIT_X86_64, a), ALLOW, "no stub under a default that allows");
+}
+
+#[test]
+fn conditions_on_one_argument_are_alternatives() {
+    let c = compile(&profile(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                          "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 9001, "op": "SCMP_CMP_EQ"}]},
+                         {"names": ["tkill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                          "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]}"#,
+    ))
+    .unwrap();
+    let with = |a0, a1| [a0, a1, 0, 0, 0, 0];
+    assert_eq!(verdict(&c, 62, AUDIT_X86_64, with(100, 0)), ERRNO | 22);
+    assert_eq!(verdict(&c, 62, AUDIT_X86_64, with(9001, 0)), ERRNO | 22);
+    assert_eq!(verdict(&c, 62, AUDIT_X86_64, with(5, 0)), ALLOW);
+    // Different arguments: all must hold.
+    assert_eq!(verdict(&c, 200, AUDIT_X86_64, with(100, 9)), ERRNO | 22);
+    assert_eq!(verdict(&c, 200, AUDIT_X86_64, with(100, 1)), ALLOW);
+}
+
+#[test]
 fn default_allow_with_a_deny_list() {
     let c = compile(&profile(
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
