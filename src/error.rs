@@ -58,7 +58,7 @@ pub enum Error {
     #[error("cgroup {path:?}: {op}: {source}")]
     Cgroup { op: &'static str, path: PathBuf, source: std::io::Error },
 
-    #[error("{hook} hook {path:?}: {reason}")]
+    #[error("error running hook ({hook}) {path:?}: {reason}")]
     Hook { hook: &'static str, path: PathBuf, reason: String },
 
     #[error("exec: {0:?}: executable file not found in $PATH")]

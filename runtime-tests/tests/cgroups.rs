@@ -412,6 +412,8 @@ fn exec_into_a_sub_cgroup() {
     let out = b.cmd(&["exec", "--cgroup", "..", &b.id, "true"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is not a sub cgroup path"), "{}", stderr(&out));
+    let out = b.cmd(&["exec", "--cgroup", "whaaat:/", &b.id, "true"]);
+    assert!(!out.status.success(), "an unknown controller is refused");
     let out = b.cmd(&["exec", "--cgroup", "missing", &b.id, "true"]);
     assert!(!out.status.success(), "a sub-cgroup that does not exist is not made");
     assert!(!b.cgroup_dir("pids").join("missing").exists());

@@ -185,6 +185,9 @@ pub fn sub_dirs(dirs: &[CgroupDir], args: &[String]) -> Result<Vec<CgroupDir>> {
             Some((list, path)) => (list.split(',').filter(|c| !c.is_empty()).collect::<Vec<_>>(), path),
             None => (Vec::new(), arg.as_str()),
         };
+        if let Some(unknown) = controllers.iter().find(|c| !dirs.iter().any(|d| d.has(c))) {
+            return Err(Error::InvalidArgument(format!("--cgroup {arg}: unknown controller {unknown:?}")));
+        }
         let sub = Path::new(path.trim_start_matches('/'));
         if sub.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
             return Err(Error::InvalidArgument(format!("--cgroup {path}: {path} is not a sub cgroup path")));

@@ -142,7 +142,9 @@ pub fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
 pub fn unified(dir: &Path, values: &HashMap<String, String>) -> Result<()> {
     for (key, value) in values {
         if key.contains('/') || key.starts_with('.') || !dir.join(key).exists() {
-            return Err(invalid(&format!("unified resource {key:?} is not a cgroup v2 interface file here")));
+            return Err(invalid(&format!(
+                "invalid configuration: unified resource {key:?} is not a cgroup v2 interface file here"
+            )));
         }
         write_file(dir, key, value)?;
     }

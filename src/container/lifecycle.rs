@@ -129,11 +129,9 @@ pub fn kill(root: &Path, id: &str, signal: Option<Signal>, all: bool) -> Result<
     let (_lock, c) = load_locked(root, id)?;
     let raw = signal.map_or(0, |s| s as i32);
     if all {
-        let pids = cgroups::pids(&c.state.cgroups);
-        if pids.is_empty() && c.status() == Status::Stopped {
-            return Err(Error::ContainerNotRunning);
-        }
-        for pid in pids {
+        // Whatever is left in the cgroup, which may be nothing once the container stopped:
+        // engines kill --all a stopped container to reap stragglers, and runc says nothing.
+        for pid in cgroups::pids(&c.state.cgroups) {
             match nix::sys::signal::kill(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(Errno::ESRCH) => {}
                 Err(e) => return Err(Error::sys("kill", pid, e)),

@@ -16,7 +16,7 @@ pub fn send_listener(path: &Path, listener: &OwnedFd, pid: i32, metadata: Option
     let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
         .ctx("create socket for", path.display())?;
     let addr = UnixAddr::new(path).ctx("seccomp listener address", path.display())?;
-    connect(sock.as_raw_fd(), &addr).ctx("connect to seccomp listener", path.display())?;
+    connect(sock.as_raw_fd(), &addr).ctx("failed to connect with seccomp agent at", path.display())?;
     let message = json!({
         "ociVersion": crate::OCI_VERSION,
         "fds": ["seccompFd"],
