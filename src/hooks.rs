@@ -107,7 +107,19 @@ fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
     let _ = output.rewind();
     let _ = output.read_to_string(&mut text);
     let text = text.trim();
-    Err(fail(if text.is_empty() { status.to_string() } else { format!("{status}: {text}") }))
+    let status = describe(status);
+    Err(fail(if text.is_empty() { status } else { format!("{status}: {text}") }))
+}
+
+/// "exit status 3", or the signal by what it means ("signal: bad system call"), as runc words
+/// it: a hook killed by the container's seccomp filter then says so.
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(signal) = status.signal() else { return status.to_string() };
+    // SAFETY: strsignal returns a pointer to a static or thread-local NUL-terminated string,
+    // read at once and copied.
+    let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) };
+    format!("signal: {}", name.to_string_lossy().to_lowercase())
 }
 
 fn wait_with_timeout(
@@ -137,6 +149,13 @@ mod tests {
 
     fn hook(json: &str) -> Hook {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_signalled_hook_says_which_signal_in_words() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(describe(std::process::ExitStatus::from_raw(libc::SIGSYS)), "signal: bad system call");
+        assert_eq!(describe(std::process::ExitStatus::from_raw(3 << 8)), "exit status: 3");
     }
 
     #[test]
