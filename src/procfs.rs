@@ -12,6 +12,8 @@ use crate::error::{Result, SysContext};
 /// One line of mountinfo (proc(5)): the fields berth uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's id (field 1): unique while the mount exists.
+    pub id: u32,
     /// The directory of the filesystem that is mounted (field 4): "/" for a whole filesystem.
     pub root: String,
     pub mount_point: PathBuf,
@@ -35,6 +37,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
                 return None;
             }
             Some(Mount {
+                id: left[0].parse().ok()?,
                 root: unescape(left[3]),
                 mount_point: unescape(left[4]).into(),
                 fstype: right[0].to_string(),
@@ -63,5 +66,6 @@ mod tests {
         assert_eq!(m[1].root, "/sub");
         assert_eq!(m[1].mount_point, PathBuf::from("/a b"));
         assert_eq!(m[1].super_options, "rw,nsdelegate");
+        assert_eq!((m[0].id, m[1].id), (22, 31));
     }
 }

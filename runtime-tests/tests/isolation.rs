@@ -3,6 +3,7 @@
 
 use runtime_tests::*;
 use serde_json::json;
+use std::path::Path;
 
 #[test]
 fn own_hostname_pid_and_namespaces() {
@@ -365,4 +366,37 @@ fn proc_may_be_a_bind_of_a_procfs_only() {
         assert!(stderr(&out).contains("not a procfs"), "{}", stderr(&out));
     }
     bad.assert_nothing_left();
+}
+
+/// A config without a mount namespace shares the runtime's (config-linux.md: the container
+/// "inherits the runtime namespace of that type"): its mounts are made there, below the
+/// rootfs, the process is chrooted into the rootfs, exec gets the same root, and delete
+/// unmounts what the container mounted.
+#[test]
+fn without_a_mount_namespace_the_mounts_are_made_below_the_rootfs_until_delete() {
+    if runtime_is_runc() {
+        // runc 1.1.5 sets it up in the host's namespace too, but leaves every mount behind
+        // after delete and changes the host's /dev/null on the way.
+        return skip("deliberate difference: runc leaves such a container's mounts on the host");
+    }
+    let mut b = Bundle::new("nomntns");
+    drop_namespace(&mut b.config, "mount");
+    std::fs::write(b.dir.join("rootfs/marker"), "the container's root\n").unwrap();
+    b.sh("cat /marker; test -r /proc/self/status && test -c /dev/null && echo mounted; sleep 300");
+    let out = b.run_detached(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rootfs = b.dir.join("rootfs");
+    let below_rootfs = || {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table.lines().filter(|l| l.split(' ').nth(4).is_some_and(|p| Path::new(p).starts_with(&rootfs))).count()
+    };
+    assert!(below_rootfs() >= 3, "the container's mounts are not in the runtime's namespace");
+    let out = b.cmd(&["exec", &b.id, "cat", "/marker"]);
+    assert_eq!(stdout(&out), "the container's root\n", "{}", stderr(&out));
+    let host_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let pid = b.state()["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), host_ns);
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    assert_eq!(below_rootfs(), 0, "delete left the container's mounts behind");
+    b.assert_nothing_left();
 }

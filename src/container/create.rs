@@ -100,6 +100,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             if let Some(group) = &made.resctrl {
                 crate::resctrl::destroy(group);
             }
+            if let Some(before) = &made.mounts_before {
+                if let Err(c) = crate::rootfs::unmount_added(&bundle.rootfs, before) {
+                    crate::logging::warn(&format!("cleanup after failed create: {c}"));
+                }
+            }
             let _ = dir.remove();
             Err(e)
         }
@@ -117,6 +122,8 @@ struct Sockets<'a> {
 struct Made {
     cgroups: Vec<cgroups::CgroupDir>,
     resctrl: Option<crate::resctrl::Group>,
+    /// A container in the runtime's mount namespace: what was mounted below its rootfs before.
+    mounts_before: Option<Vec<u32>>,
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -153,6 +160,9 @@ fn create_in(
     // init's path.
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
     let idmaps = idmap_namespaces(spec)?;
+    if crate::spec::shares_runtime_mount_namespace(spec) {
+        made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
+    }
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
@@ -219,6 +229,7 @@ fn create_in(
         resctrl: made.resctrl.clone(),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
+        mounts_before: made.mounts_before.clone(),
     };
     let cfg = InitConfig {
         id,

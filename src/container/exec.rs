@@ -80,6 +80,14 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let spec = saved_config(root, id)?;
     guard_runtime_exe(root, &c, status, &spec, &opts.process)?;
     let namespaces = open_init_namespaces(&spec, c.state.pid)?;
+    // Without a mount namespace to join, the container's root is the init's (it chrooted).
+    let root = match crate::spec::shares_runtime_mount_namespace(&spec) {
+        true => {
+            let path = format!("/proc/{}/root", c.state.pid);
+            Some(std::fs::File::open(&path).map_err(|e| Error::io("open", path, e))?)
+        }
+        false => None,
+    };
     // The files above must belong to the init we recorded, not to a process that got its pid.
     if !procfs::is_alive(c.state.pid, c.state.pid_start_time) {
         return Err(Error::ExecStopped);
@@ -106,6 +114,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         console: theirs.as_ref(),
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
+        root,
     };
     let mut deliver = |pid: Pid, listener: OwnedFd| -> Result<()> {
         let Some(path) = seccomp_section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };

@@ -205,6 +205,9 @@ fn destroy(c: &Container) -> Result<()> {
     if let Some(group) = &c.state.resctrl {
         crate::resctrl::destroy(group);
     }
+    if let Some(before) = &c.state.mounts_before {
+        crate::rootfs::unmount_added(&c.state.rootfs, before)?;
+    }
     cgroups::destroy(&c.state.cgroups)
 }
 

@@ -37,6 +37,10 @@ pub struct State {
     /// every later exec runs from a sealed berth (process::sealed_exe).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ptrace_execs: bool,
+    /// A container in the runtime's mount namespace: the mounts that were at or below its
+    /// rootfs before create (rootfs::mounts_below); delete unmounts the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts_before: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,6 +37,9 @@ pub struct ExecConfig<'a> {
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub seccomp: Option<&'a Compiled>,
+    /// The init's root (/proc/<init>/root), for a container in the runtime's mount namespace:
+    /// joining no mount namespace, the process takes the container's root by chroot.
+    pub root: Option<File>,
 }
 
 /// Delivers a seccomp NOTIFY listener for the process `pid` to its listener.
@@ -122,6 +125,7 @@ fn join(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<bool> {
     keep.push(ch.raw_fd());
     keep.extend(cfg.console.map(|c| c.as_raw_fd()));
     keep.extend(cfg.namespaces.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(cfg.root.iter().map(|f| f.as_raw_fd()));
     super::fds::close_all_except(&keep)?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).ctx("reset signal mask", "exec")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable", "exec")?;
@@ -137,6 +141,11 @@ fn join(cfg: &ExecConfig, ch: &Channel, born_in_cgroup: bool) -> Result<bool> {
     }
     for (kind, file) in cfg.namespaces.iter().filter(|(k, _)| for_children_only(*k)) {
         setns(file.as_fd(), *kind).ctx("join namespace", format!("{kind:?}"))?;
+    }
+    if let Some(root) = &cfg.root {
+        nix::unistd::fchdir(root).ctx("chdir", "the container's root")?;
+        nix::unistd::chroot(".").ctx("chroot", "the container's root")?;
+        nix::unistd::chdir("/").ctx("chdir", "/")?;
     }
     let mut keep: Vec<RawFd> = (0..3 + cfg.preserve_fds as RawFd).collect();
     keep.push(ch.raw_fd());

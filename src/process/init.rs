@@ -105,7 +105,10 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     }
     set_names(spec)?;
     umask(Mode::empty());
-    rootfs::isolate(spec, cfg.rootfs)?;
+    let shares_mounts = crate::spec::shares_runtime_mount_namespace(spec);
+    if !shares_mounts {
+        rootfs::isolate(spec, cfg.rootfs)?;
+    }
     let overlay_tree = if super::spawn::parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
     let ask_bind_source = |index| {
         ch.send(&Message::CloneBindSource { index })?;
@@ -140,7 +143,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     rootfs::protect(spec, &root)?;
     drop(root);
     let state = run_create_hooks(spec, cfg.rootfs, ch)?;
-    rootfs::enter(spec, cfg.rootfs, cfg.no_pivot)?;
+    rootfs::enter(spec, cfg.rootfs, cfg.no_pivot, shares_mounts)?;
     let linux = spec.linux().as_ref();
     let program =
         launch::prepare(process, linux, false, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;

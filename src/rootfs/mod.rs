@@ -106,9 +106,13 @@ pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
     Ok(())
 }
 
-/// Makes the rootfs `/`, then applies root.readonly and rootfsPropagation to it.
-pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool) -> Result<()> {
-    if no_pivot {
+/// Makes the rootfs `/`, then applies root.readonly and rootfsPropagation to it. In the
+/// runtime's own mount namespace (`shares_mounts`) the rootfs is only chrooted into: a
+/// pivot_root or a move there would change the host's root.
+pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool, shares_mounts: bool) -> Result<()> {
+    if shares_mounts {
+        pivot::chroot_into(rootfs)?;
+    } else if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
@@ -148,4 +152,30 @@ fn make_rootfs_mount_private(rootfs: &Path) -> Result<()> {
         .unwrap_or_else(|| "/".into());
     mount(None::<&str>, &mountpoint, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
         .ctx("make private", mountpoint.display())
+}
+
+/// For a container in the runtime's mount namespace: the ids of the mounts at or below the
+/// rootfs before it is set up (an engine's own rootfs mount among them), so that what the
+/// container added can be told apart and removed (`unmount_added`).
+pub fn mounts_below(rootfs: &Path) -> Result<Vec<u32>> {
+    Ok(crate::procfs::mounts()?.into_iter().filter(|m| m.mount_point.starts_with(rootfs)).map(|m| m.id).collect())
+}
+
+/// Unmounts what was mounted at or below the rootfs since `before` was taken: the rootfs bound
+/// onto itself and everything the container mounted under it. A lazy unmount of the outermost
+/// takes its submounts with it; the loop ends when nothing new is left (bounded, in case a
+/// mount cannot be removed).
+pub fn unmount_added(rootfs: &Path, before: &[u32]) -> Result<()> {
+    for _ in 0..64 {
+        let added = crate::procfs::mounts()?
+            .into_iter()
+            .filter(|m| m.mount_point.starts_with(rootfs) && !before.contains(&m.id))
+            .min_by_key(|m| (m.mount_point.as_os_str().len(), std::cmp::Reverse(m.id)));
+        let Some(mount) = added else { return Ok(()) };
+        match nix::mount::umount2(&mount.mount_point, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys("unmount", mount.mount_point.display(), e)),
+        }
+    }
+    Err(Error::sys("unmount what the container mounted below", rootfs.display(), nix::errno::Errno::EBUSY))
 }

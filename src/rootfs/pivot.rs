@@ -35,6 +35,13 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     chdir("/").ctx("chdir", "/")
 }
 
+/// A container in the runtime's mount namespace: chroot only, mounts left where they are.
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).ctx("chdir", rootfs.display())?;
+    chroot(".").ctx("chroot", rootfs.display())?;
+    chdir("/").ctx("chdir", "/")
+}
+
 /// Without pivot_root the host's mounts stay in the container's mount namespace, below its
 /// root. The kernel lets a user namespace mount a fresh procfs or sysfs when a fully visible
 /// one is already mounted in the mount namespace, and the host's are: a container could mount

@@ -176,7 +176,19 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
     if !has(LinuxNamespaceType::Mount) {
-        return Err(invalid("a mount namespace is required to set up the rootfs"));
+        // The container's mounts are then made in the runtime's namespace (see
+        // shares_runtime_mount_namespace): nothing may change how the host's mounts propagate,
+        // and a user namespace could not mount there at all.
+        if has(LinuxNamespaceType::User) {
+            return Err(invalid(
+                "a user namespace needs a mount namespace of its own (without one the rootfs would be set up in the runtime's, where the user namespace may not mount)",
+            ));
+        }
+        if linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
+            return Err(invalid(
+                "rootfsPropagation needs a mount namespace of its own (without one it would change the host's mounts)",
+            ));
+        }
     }
     let maps = linux
         .map(|l| l.uid_mappings().iter().flatten().count() + l.gid_mappings().iter().flatten().count())
