@@ -37,6 +37,26 @@ pub struct State {
     /// every later exec runs from a sealed berth (process::sealed_exe).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ptrace_execs: bool,
+    /// Set while `create` runs: the state is its record of what it is about to make (the
+    /// cgroups before they exist, the init as soon as it does), so that `delete` can take
+    /// apart whatever a create that died left. The final state has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating: Option<Creator>,
+}
+
+/// The process running `create`: its pid and start time (a pid alone may be reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    /// Whether the creator still runs: then the container is its to finish or undo.
+    pub fn is_alive(&self) -> bool {
+        super::procfs::is_alive(self.pid, self.start_time)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +87,33 @@ impl State {
         serde_json::from_slice(&text).map_err(|e| Error::State { id: dir.display().to_string(), reason: e.to_string() })
     }
 
-    /// Written to a temporary name and renamed, so a reader never sees half a file.
+    /// Written to a temporary name of this writer's and renamed, so a reader never sees half
+    /// a file, then synced with its directory: the record must exist before what it records.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let tmp = dir.join(".state.json.tmp");
+        let path = dir.join(STATE_FILE);
         let text = serde_json::to_vec(self).map_err(|e| Error::State { id: self.id.clone(), reason: e.to_string() })?;
-        fs::write(&tmp, text).map_err(|e| Error::io("write state", tmp.display(), e))?;
-        fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| Error::io("rename state", tmp.display(), e))
+        crate::atomic_file::write(&path, &text, true).map_err(|e| Error::io("write state", path.display(), e))
+    }
+
+    /// What `state` and `list` show of a state directory a `create` made but has not yet
+    /// recorded anything in (or died before it did): an id, being created.
+    pub fn unrecorded(id: &str) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.to_string(),
+            id: id.to_string(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroups: Vec::new(),
+            resctrl: None,
+            hooks: None,
+            ptrace_execs: false,
+            creating: Some(Creator { pid: 0, start_time: 0 }),
+        }
     }
 
     /// Sets `ptrace_execs`, under the container's lock.
