@@ -24,9 +24,11 @@ fn temp_name(target: &Path, n: u32) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// Replaces `target` with `data`. `durable`: the data and the rename reach the disk before
-/// this returns (fsync of the file, then of the directory), so a crash of the machine leaves
-/// the old file or the new one; on a tmpfs (/run) both cost next to nothing.
+/// Replaces `target` with `data`. `durable`: the directory is fsynced after the rename, so
+/// the new name survives a crash of the machine. The file's data is not synced on its own:
+/// ext4 (data=ordered) writes a file renamed over another before the rename commits, and on
+/// a tmpfs (/run, where state lives) nothing of it costs anything. On a disk the directory's
+/// fsync is a journal commit, milliseconds: only what must outlive the machine asks for it.
 pub fn write(target: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let (tmp, mut file) = loop {
         let tmp = temp_name(target, COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -36,7 +38,7 @@ pub fn write(target: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    let written = file.write_all(data).and_then(|()| if durable { file.sync_data() } else { Ok(()) });
+    let written = file.write_all(data);
     drop(file);
     if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, target)) {
         let _ = std::fs::remove_file(&tmp);

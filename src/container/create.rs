@@ -179,7 +179,7 @@ fn create_in(
     };
     // The record comes before what it records: a create killed from here on leaves a
     // container that `state` shows as creating and `delete` takes apart.
-    state.write(&dir.path)?;
+    state.write_record(&dir.path)?;
     if let Err(e) = cgroups::create(cgroup_dirs) {
         // An unprivileged caller gets cgroups only where they were delegated to it.
         if nix::unistd::geteuid().is_root() || !e.is_permission() {
@@ -222,7 +222,7 @@ fn create_in(
         made.resctrl = crate::resctrl::create(spec, id, crate::resctrl::mount_point().as_deref())?;
         // Recorded once made: unlike a cgroup path, the group's name is known only then.
         state.resctrl = made.resctrl.clone();
-        state.write(&dir.path)?;
+        state.write_record(&dir.path)?;
     }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
@@ -378,7 +378,7 @@ impl process::ParentSide for CreateParent<'_> {
         // Gone already: it failed, and spawn hears why from it.
         let Some(stat) = ProcStat::read(pid.as_raw()) else { return Ok(()) };
         record.pid_start_time = stat.start_time;
-        record.write(self.dir)
+        record.write_record(self.dir)
     }
 
     fn namespaces_ready(&mut self, pid: Pid) -> Result<()> {
