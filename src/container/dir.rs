@@ -96,7 +96,15 @@ impl ContainerDir {
         let lock_path = path.join(LOCK_FILE);
         let since = Instant::now();
         let file = loop {
-            match OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(&lock_path) {
+            let open = |create| {
+                OpenOptions::new().read(true).write(true).create(create).custom_flags(libc::O_CLOEXEC).open(&lock_path)
+            };
+            // A container an older berth made (it locked the directory) has a state and no
+            // lock file: it gets one. A create makes its lock file before any state.
+            match open(false).or_else(|e| match e.kind() {
+                ErrorKind::NotFound if path.join(super::state::STATE_FILE).exists() => open(true),
+                _ => Err(e),
+            }) {
                 Ok(f) => break Some(f),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("open lock", lock_path.display(), e)),
