@@ -77,6 +77,9 @@ pub enum Error {
     Init { code: i32, msg: String },
     #[error("{0}")]
     Unsupported(String),
+    /// Something another process holds, or a wait that ran out: says what and for how long.
+    #[error("{0}")]
+    Busy(String),
     #[error("state of {id:?}: {reason}")]
     State { id: String, reason: String },
 }

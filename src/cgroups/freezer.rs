@@ -70,3 +70,31 @@ pub fn is_frozen(dirs: &[CgroupDir]) -> bool {
         Err(_) => false,
     }
 }
+
+/// The first of the container's directories that is frozen, or freezing, by any freezer: the
+/// v1 freezer's state (a child of a frozen cgroup says FROZEN too), and on cgroup2 the
+/// effective `frozen` of cgroup.events (set by the cgroup's own cgroup.freeze or a parent's).
+/// On a hybrid host both count: the init is born into the cgroup2 directory.
+pub fn frozen_dir(dirs: &[CgroupDir]) -> Option<&Path> {
+    dirs.iter()
+        .find(|d| {
+            if d.unified {
+                fs::read_to_string(d.path.join("cgroup.events")).is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
+            } else {
+                d.has("freezer") && fs::read_to_string(d.path.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+            }
+        })
+        .map(|d| d.path.as_path())
+}
+
+/// Thaws every freezer the container's directories are in (v1 and cgroup2 alike): a frozen
+/// task cannot act on SIGKILL. Best effort: only what is there is written.
+pub fn thaw_all(dirs: &[CgroupDir]) {
+    for d in dirs {
+        if d.unified {
+            let _ = fs::write(d.path.join("cgroup.freeze"), "0");
+        } else if d.has("freezer") {
+            let _ = fs::write(d.path.join("freezer.state"), "THAWED");
+        }
+    }
+}

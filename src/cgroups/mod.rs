@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use freezer::{freeze, is_frozen, thaw};
+pub use freezer::{freeze, frozen_dir, is_frozen, thaw, thaw_all};
 pub use hierarchy::{hierarchies, Hierarchy};
 pub use resources::{apply, devices};
 
@@ -116,6 +116,27 @@ pub fn unified_dir(dirs: &[CgroupDir]) -> Option<std::os::fd::OwnedFd> {
     nix::fcntl::open(&dir.path, flags, nix::sys::stat::Mode::empty()).ok()
 }
 
+/// Marks which of the container's directories berth is about to make (those not there yet),
+/// without making them: `create` records that first.
+pub fn plan(dirs: &mut [CgroupDir]) {
+    for dir in dirs {
+        dir.created = !dir.path.exists();
+    }
+}
+
+/// Every pid in any of the container's directories and their sub-cgroups: a process being
+/// set up may be in one hierarchy and not yet in the others (born into cgroup2, before it
+/// joins the v1 ones).
+pub fn all_pids(dirs: &[CgroupDir]) -> Vec<i32> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let _ = procs_below(&dir.path, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Every pid in the container's cgroup and its sub-cgroups (exec --cgroup puts processes
 /// there), read from the first hierarchy that answers.
 pub fn pids(dirs: &[CgroupDir]) -> Vec<i32> {
@@ -146,17 +167,23 @@ fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
 /// Removes the directories berth created. The kernel refuses while a task (even a dying one)
 /// is still inside, so EBUSY is retried for a while before giving up.
 pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
+    destroy_with(dirs, || {})
+}
+
+/// `destroy`, calling `busy` each time a directory is refused as still in use (to kill what
+/// is left in it).
+pub fn destroy_with(dirs: &[CgroupDir], mut busy: impl FnMut()) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs.iter().filter(|d| d.created) {
-        remove_tree(&dir.path, deadline)?;
+        remove_tree(&dir.path, deadline, &mut busy)?;
     }
     Ok(())
 }
 
 /// A cgroup directory after its sub-cgroups (made for exec --cgroup), deepest first.
-fn remove_tree(path: &Path, deadline: Instant) -> Result<()> {
+fn remove_tree(path: &Path, deadline: Instant, busy: &mut impl FnMut()) -> Result<()> {
     for sub in sub_cgroups(path) {
-        remove_tree(&sub, deadline)?;
+        remove_tree(&sub, deadline, busy)?;
     }
     // An init that just exited leaves the cgroup populated for a moment: retry quickly first,
     // then back off.
@@ -166,6 +193,7 @@ fn remove_tree(path: &Path, deadline: Instant) -> Result<()> {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                busy();
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(10));
             }

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 
 use super::dir::ContainerDir;
 use super::procfs::ProcStat;
-use super::state::{State, Status};
+use super::state::{Creator, State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::{self, sealed_exe, start_gate, InitConfig};
@@ -167,6 +167,30 @@ fn create_in(
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
+    cgroups::plan(cgroup_dirs);
+    let (creator_pid, creator_start) = super::procfs::myself()
+        .ok_or_else(|| Error::Init { code: 125, msg: "create: cannot read its own /proc/self/stat".into() })?;
+    let mut state = State {
+        // The spec the state is written to, as runc reports it, whatever the config's.
+        oci_version: crate::OCI_VERSION.to_string(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        owner: String::new(),
+        annotations: state_annotations(spec, overlay.as_ref()),
+        cgroups: cgroup_dirs.clone(),
+        resctrl: None,
+        hooks: spec.hooks().clone(),
+        ptrace_execs: false,
+        creating: Some(Creator { pid: creator_pid, start_time: creator_start }),
+        mounts_before: made.mounts_before.clone(),
+    };
+    // The record comes before what it records: a create killed from here on leaves a
+    // container that `state` shows as creating and `delete` takes apart.
+    state.write_record(&dir.path)?;
     if let Err(e) = cgroups::create(cgroup_dirs) {
         // An unprivileged caller gets cgroups only where they were delegated to it.
         if nix::unistd::geteuid().is_root() || !e.is_permission() {
@@ -207,6 +231,9 @@ fn create_in(
     // Like the cgroups, before the init exists; it joins the groups itself.
     if crate::resctrl::requested(spec) {
         made.resctrl = crate::resctrl::create(spec, id, crate::resctrl::mount_point().as_deref())?;
+        // Recorded once made: unlike a cgroup path, the group's name is known only then.
+        state.resctrl = made.resctrl.clone();
+        state.write_record(&dir.path)?;
     }
     // exec reads the container's process defaults from here, not from a bundle that may change.
     let saved = dir.path.join(CONFIG_COPY);
@@ -214,23 +241,15 @@ fn create_in(
     let start = start_gate::open(&dir.path)?;
 
     let (preserve_fds, extra_env) = inherited_fds(opts.preserve_fds);
-    let mut state = State {
-        // The spec the state is written to, as runc reports it, whatever the config's.
-        oci_version: crate::OCI_VERSION.to_string(),
-        id: id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::time::now_rfc3339(),
-        owner: String::new(),
-        annotations: state_annotations(spec, overlay.as_ref()),
-        cgroups: made.cgroups.clone(),
-        resctrl: made.resctrl.clone(),
-        hooks: spec.hooks().clone(),
-        ptrace_execs: false,
-        mounts_before: made.mounts_before.clone(),
-    };
+    state.cgroups = made.cgroups.clone();
+    // A frozen cgroup would freeze the init at its first step, and create would wait for it
+    // for ever (runc: "container's cgroup unexpectedly frozen").
+    if let Some(frozen) = cgroups::frozen_dir(&made.cgroups) {
+        return Err(Error::Busy(format!(
+            "container's cgroup unexpectedly frozen: {} (thaw it, or use another cgroupsPath)",
+            frozen.display()
+        )));
+    }
     let cfg = InitConfig {
         id,
         spec,
@@ -248,7 +267,7 @@ fn create_in(
         overlay: overlay.as_ref(),
         resctrl: made.resctrl.as_ref(),
     };
-    let mut parent = CreateParent { state: &state, spec, net_devices: Vec::new() };
+    let mut parent = CreateParent { state: &state, dir: &dir.path, spec, net_devices: Vec::new() };
     crate::logging::debug(&format!(
         "create {id}: container setup, cgroups {:?}",
         made.cgroups.iter().map(|d| &d.path).collect::<Vec<_>>()
@@ -262,6 +281,7 @@ fn create_in(
         .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })
         .and_then(|start| {
             state.pid_start_time = start;
+            state.creating = None;
             state.write(&dir.path)
         })
         .and_then(|()| write_pid_file(opts.pid_file.as_deref(), pid))
@@ -347,6 +367,8 @@ fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs
 /// The parent's answers to the init during create.
 struct CreateParent<'a> {
     state: &'a State,
+    /// The state directory, where the init is recorded as soon as it exists.
+    dir: &'a Path,
     spec: &'a oci_spec::runtime::Spec,
     /// linux.netDevices moved into the container, to move back if create fails.
     net_devices: Vec<crate::netdev::Moved>,
@@ -361,6 +383,15 @@ impl CreateParent<'_> {
 }
 
 impl process::ParentSide for CreateParent<'_> {
+    fn born(&mut self, pid: Pid) -> Result<()> {
+        let mut record = self.state.clone();
+        record.pid = pid.as_raw();
+        // Gone already: it failed, and spawn hears why from it.
+        let Some(stat) = ProcStat::read(pid.as_raw()) else { return Ok(()) };
+        record.pid_start_time = stat.start_time;
+        record.write_record(self.dir)
+    }
+
     fn namespaces_ready(&mut self, pid: Pid) -> Result<()> {
         self.net_devices = crate::netdev::move_into(self.spec, pid)?;
         Ok(())
@@ -394,12 +425,11 @@ fn send_pidfd(socket: Option<&OwnedFd>, pid: Pid, start_time: u64) -> Result<()>
     crate::pidfd_socket::send(socket, &pidfd, crate::pidfd_socket::Kind::Init)
 }
 
-/// Written to a temporary name and renamed: engines poll for the file and must never read a
-/// partial pid.
+/// Written to a temporary name of this writer's own and renamed (atomic_file): engines poll
+/// for the file and must never read a partial pid, nor one another create wrote.
 pub(super) fn write_pid_file(path: Option<&Path>, pid: Pid) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let path = std::path::absolute(path).map_err(|e| Error::io("resolve pid file", path.display(), e))?;
-    let tmp = path.with_extension("berth-tmp");
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", tmp.display(), e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io("write pid file", path.display(), e))
+    crate::atomic_file::write(&path, pid.to_string().as_bytes(), false)
+        .map_err(|e| Error::io("write pid file", path.display(), e))
 }

@@ -75,6 +75,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     match status {
         Status::Stopped => return Err(Error::ExecStopped),
         Status::Paused if !opts.ignore_paused => return Err(Error::ExecPaused),
+        Status::Creating => return Err(super::lifecycle::being_created(id, &c.state)),
         _ => {}
     }
     let spec = saved_config(root, id)?;
@@ -115,6 +116,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
         root,
+        ignore_paused: opts.ignore_paused,
     };
     let mut deliver = |pid: Pid, listener: OwnedFd| -> Result<()> {
         let Some(path) = seccomp_section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };

@@ -28,7 +28,9 @@ impl Container {
     /// Derived from the live process every time: a pid that is gone, a zombie, or a pid reused
     /// by another process (start time differs) all mean stopped.
     pub fn status(&self) -> Status {
-        if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
+        if self.state.creating.is_some() {
+            Status::Creating
+        } else if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
             Status::Stopped
         } else if self.dir.join(start_gate::SOCKET).exists() {
             Status::Created
@@ -55,19 +57,45 @@ impl Container {
 }
 
 /// Reads a container without locking it (`state`, `list`): state.json is replaced atomically.
+/// A state directory without state.json is a container being created (or whose creator died
+/// before it recorded anything).
 pub fn load(root: &Path, id: &str) -> Result<Container> {
     super::dir::validate_id(id)?;
     let dir = super::dir::state_dir(root, id);
-    if !dir.join(super::state::STATE_FILE).exists() {
-        return Err(Error::ContainerNotFound(id.into()));
+    match State::read(&dir) {
+        Ok(state) => Ok(Container { state, dir }),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if dir.is_dir() {
+                Ok(Container { state: State::unrecorded(id), dir })
+            } else {
+                Err(Error::ContainerNotFound(id.into()))
+            }
+        }
+        Err(e) => Err(e),
     }
-    Ok(Container { state: State::read(&dir)?, dir })
 }
 
 fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
     let lock = ContainerDir::open(root, id)?;
     let container = Container { state: State::read(&lock.path)?, dir: lock.path.clone() };
+    if container.state.creating.is_some() {
+        return Err(being_created(id, &container.state));
+    }
     Ok((lock, container))
+}
+
+/// The error for a command on a container whose create has not finished.
+pub(super) fn being_created(id: &str, state: &State) -> Error {
+    match state.creating.filter(|c| c.is_alive()) {
+        Some(creator) => Error::Busy(format!(
+            "container {id:?} is being created by process {} ({}); try again when that has finished",
+            creator.pid,
+            procfs::cmdline(creator.pid)
+        )),
+        None => Error::Busy(format!(
+            "container {id:?} was being created by a process that died: `delete` it (its status is creating)"
+        )),
+    }
 }
 
 /// Releases the init waiting in start_gate, delivers its seccomp NOTIFY listener if it hands
@@ -79,13 +107,18 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         return Err(Error::NotCreated { id: id.into(), status: status.to_string() });
     }
     let pidfd = c.pidfd()?;
+    // An init frozen in its cgroup would never answer.
+    if let Some(frozen) = cgroups::frozen_dir(&c.state.cgroups) {
+        return Err(Error::Busy(format!("container's cgroup unexpectedly frozen: {}", frozen.display())));
+    }
     let conn = start_gate::connect(&c.dir)?;
     let socket = c.dir.join(start_gate::SOCKET);
     std::fs::remove_file(&socket).ctx("remove start socket", socket.display())?;
-    if let Some(listener) = start_gate::next_report(&conn, &pidfd)? {
+    let cgroups = Some(c.state.cgroups.as_slice());
+    if let Some(listener) = start_gate::next_report(&conn, &pidfd, cgroups)? {
         deliver_listener(&c, listener)?;
         start_gate::answer(&conn)?;
-        if start_gate::next_report(&conn, &pidfd)?.is_some() {
+        if start_gate::next_report(&conn, &pidfd, cgroups)?.is_some() {
             return Err(Error::Init { code: 125, msg: "start: the container init handed over two listeners".into() });
         }
     }
@@ -169,11 +202,33 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
 
 /// Stopped containers are removed; created ones are killed first (as runc does); running or
 /// paused ones only with `force`. `force` on an unknown id succeeds, as containerd's shim
-/// expects after the container is already gone.
+/// expects after the container is already gone. A container whose create has not finished is
+/// refused while its creator runs (it finishes, or undoes what it made, itself); once the
+/// creator is gone, whatever its record names is taken apart, with or without `force`.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let (lock, c) = match load_locked(root, id) {
-        Ok(pair) => pair,
+    // Looked at before taking the lock, which a live creator holds: refused at once. A
+    // directory with no record yet names no creator: whoever holds its lock is one.
+    let mut wait = super::dir::LOCK_TIMEOUT;
+    if let Ok(c) = load(root, id) {
+        if c.state.creating.is_some_and(|creator| creator.is_alive()) {
+            return Err(being_created(id, &c.state));
+        }
+        if c.state.creating.is_some() {
+            wait = Duration::ZERO;
+        }
+    }
+    let lock = match ContainerDir::open_any_within(root, id, wait) {
+        Ok(lock) => lock,
         Err(Error::ContainerNotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let c = match State::read(&lock.path) {
+        Ok(state) => Container { state, dir: lock.path.clone() },
+        // Nothing recorded: the creator died before it made anything but the directory.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Container { state: State::unrecorded(id), dir: lock.path.clone() }
+        }
+        // A record that cannot be read cannot be undone: said, and left for a person.
         Err(e) => return Err(e),
     };
     let status = c.status();
@@ -183,22 +238,28 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     destroy(&c)?;
     lock.remove()?;
     crate::logging::debug(&format!("delete {id}: processes, cgroups and state removed"));
-    let json = c.state.oci(Status::Stopped).to_string();
-    hooks::run_warn(HookPoint::Poststop, c.state.hooks.as_ref(), &json);
+    // Poststop hooks follow a container that was created; an unfinished create ran none of
+    // the hooks after which they would clean up.
+    if status != Status::Creating {
+        let json = c.state.oci(Status::Stopped).to_string();
+        hooks::run_warn(HookPoint::Poststop, c.state.hooks.as_ref(), &json);
+    }
     Ok(())
 }
 
 /// Kills every process of the container, waits for the init to be gone, removes the cgroup.
+/// Bounded throughout: the init is waited for at most 10 s, the cgroups at most 5 s.
 fn destroy(c: &Container) -> Result<()> {
-    // A frozen task cannot act on SIGKILL until thawed.
-    let _ = cgroups::thaw(&c.state.cgroups);
+    // A frozen task cannot act on SIGKILL until thawed, on whichever freezer froze it.
+    if !c.state.cgroups.is_empty() {
+        cgroups::thaw_all(&c.state.cgroups);
+    }
+    // Only the init we recorded (pid and start time), never a process that reused its pid.
     let init = c.pidfd().ok();
     if let Some(fd) = &init {
         let _ = sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
     }
-    for pid in cgroups::pids(&c.state.cgroups) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    kill_cgroup(&c.state.cgroups);
     if let Some(fd) = &init {
         wait_readable(fd, Duration::from_secs(10));
     }
@@ -208,7 +269,14 @@ fn destroy(c: &Container) -> Result<()> {
     if let Some(before) = &c.state.mounts_before {
         crate::rootfs::unmount_added(&c.state.rootfs, before)?;
     }
-    cgroups::destroy(&c.state.cgroups)
+    // A process forked while we killed (a setup that was still cloning) is killed again.
+    cgroups::destroy_with(&c.state.cgroups, || kill_cgroup(&c.state.cgroups))
+}
+
+fn kill_cgroup(dirs: &[cgroups::CgroupDir]) {
+    for pid in cgroups::all_pids(dirs) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }
 
 fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {

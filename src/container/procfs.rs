@@ -29,6 +29,25 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat { state, start_time })
 }
 
+/// A process's command line, for messages naming it: "berth create x" (its arguments, space
+/// separated), or "?" when it is gone.
+pub fn cmdline(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+    let text = text.trim();
+    if text.is_empty() {
+        "?".into()
+    } else {
+        text.chars().take(200).collect()
+    }
+}
+
+/// The calling process as `create` records itself: pid and start time.
+pub fn myself() -> Option<(i32, u64)> {
+    let pid = std::process::id() as i32;
+    ProcStat::read(pid).map(|s| (pid, s.start_time))
+}
+
 /// Whether `pid` is the same live process that was recorded with `start_time`.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     pid > 0 && ProcStat::read(pid).is_some_and(|s| !s.is_dead() && s.start_time == start_time)

@@ -102,12 +102,8 @@ impl Key {
     /// sees all or nothing; nothing when the image file is too young to be trusted.
     pub fn store_beside(&self, path: &Path, bytes: &[u8]) {
         let Some(dir) = path.parent().filter(|_| !self.racy) else { return };
-        let scratch = dir.join(format!(".{}.{}", std::process::id(), DIR));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&scratch, bytes))
-            .and_then(|()| std::fs::rename(&scratch, path));
+        let written = std::fs::create_dir_all(dir).and_then(|()| crate::atomic_file::write(path, bytes, false));
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&scratch);
             crate::logging::debug(&format!("not remembering {}: {e}", path.display()));
         }
     }

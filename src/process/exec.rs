@@ -21,7 +21,7 @@ use std::os::fd::AsFd;
 use super::init::become_namespace_root;
 use super::launch::{self, Program};
 use super::namespaces::for_children_only;
-use super::sync::{self, Channel, Message};
+use super::sync::{self, Channel, Message, Waited};
 use crate::error::{Error, Result, SysContext};
 use crate::security::seccomp::Compiled;
 use crate::tty;
@@ -40,6 +40,8 @@ pub struct ExecConfig<'a> {
     /// The init's root (/proc/<init>/root), for a container in the runtime's mount namespace:
     /// joining no mount namespace, the process takes the container's root by chroot.
     pub root: Option<File>,
+    /// --ignore-paused: a frozen cgroup is no reason to give up waiting for the process.
+    pub ignore_paused: bool,
 }
 
 /// Delivers a seccomp NOTIFY listener for the process `pid` to its listener.
@@ -58,23 +60,36 @@ pub fn spawn(cfg: &ExecConfig, deliver: &mut DeliverListener) -> Result<Pid> {
     };
     drop(child_end);
     let mut pid = intermediate;
-    if let Err(e) = handshake(&parent_end, intermediate, &mut pid, deliver) {
+    // With --ignore-paused a frozen container is expected: the process is made once thawed.
+    let waited = Waited {
+        what: "the exec'd process to be ready",
+        cgroups: (!cfg.ignore_paused).then_some(cfg.cgroups.as_slice()),
+    };
+    if let Err(e) = handshake(&parent_end, intermediate, &mut pid, deliver, &waited) {
         for p in [pid, intermediate] {
             let _ = kill(p, Signal::SIGKILL);
-            let _ = waitpid(p, None);
+            super::spawn::reap_bounded(p);
         }
         return Err(e);
     }
     Ok(pid)
 }
 
-fn handshake(ch: &Channel, intermediate: Pid, pid: &mut Pid, deliver: &mut DeliverListener) -> Result<()> {
+fn handshake(
+    ch: &Channel,
+    intermediate: Pid,
+    pid: &mut Pid,
+    deliver: &mut DeliverListener,
+    waited: &Waited,
+) -> Result<()> {
     loop {
+        ch.wait(waited)?;
         match ch.recv_with_fd()? {
             Some((Message::ExecPid { pid: real }, _)) => {
                 let _ = waitpid(intermediate, None);
                 *pid = Pid::from_raw(real);
             }
+            Some((Message::Prepared, _)) => ch.send(&Message::Proceed)?,
             Some((Message::Ready, listener)) => {
                 if let Some(fd) = listener {
                     deliver(*pid, fd)?;
@@ -94,6 +109,7 @@ fn handshake(ch: &Channel, intermediate: Pid, pid: &mut Pid, deliver: &mut Deliv
 /// The intermediate: into the container, then the fork into its pid namespace.
 fn enter_container(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
     crate::logging::forget_log_file();
+    super::die_with_runtime(&ch);
     let in_userns = match join(cfg, &ch, born_in_cgroup) {
         Ok(in_userns) => in_userns,
         Err(e) => fail(&ch, e),
@@ -101,10 +117,24 @@ fn enter_container(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
     if let Err(e) = super::fork_into_pid_namespace(&ch, |pid| Message::ExecPid { pid }) {
         fail(&ch, e);
     }
+    // The fork did not inherit the setting; berth is this process's parent too (CLONE_PARENT).
+    super::die_with_runtime(&ch);
     let program = match setup(cfg, in_userns) {
         Ok(p) => p,
         Err(e) => fail(&ch, e),
     };
+    // Whole but for the filter and execve: berth says whether to go on. A berth that died
+    // meanwhile closed the channel (and its death killed us, unless our credentials changed).
+    // From its answer the process may outlive berth (`exec -d` returns at once), so the
+    // setting goes, which the kernel would keep across execve; before the filter, which may
+    // deny prctl.
+    let proceed = ch
+        .send(&Message::Prepared)
+        .and_then(|()| ch.expect("go-ahead", |m| matches!(m, Message::Proceed)))
+        .and_then(|_| nix::sys::prctl::set_pdeathsig(None).ctx("clear parent-death signal", "exec"));
+    if let Err(e) = proceed {
+        fail(&ch, e);
+    }
     let e = match program.enter_seccomp().and_then(|listener| ready(&ch, listener.as_ref())) {
         Ok(()) => program.exec(),
         Err(e) => fail(&ch, e),

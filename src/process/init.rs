@@ -34,6 +34,7 @@ struct Launch {
 /// `born_in_cgroup`: cloned straight into the container's cgroup2 directory.
 pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel, born_in_cgroup: bool) -> ! {
     crate::logging::forget_log_file();
+    super::die_with_runtime(&ch);
     let launch = match keep_only(&setup_fds(cfg, &ch)).and_then(|()| setup(cfg, plan, &ch, born_in_cgroup)) {
         Ok(launch) => launch,
         Err(e) => {
@@ -45,7 +46,11 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: Channel, born_in_cgroup: bool) -> 
     // it holds stdio, the preserved fds and the start socket, nothing else of the runtime's.
     let mut waiting = preserved(cfg);
     waiting.extend([ch.raw_fd(), cfg.start.as_raw_fd()]);
-    if let Err(e) = keep_only(&waiting) {
+    // Ready, the init outlives `create` (which returns), so it must not die with it; from
+    // here a create that dies has recorded the init, and `delete` ends it.
+    if let Err(e) = keep_only(&waiting)
+        .and_then(|()| nix::sys::prctl::set_pdeathsig(None).ctx("clear parent-death signal", "container init"))
+    {
         let _ = ch.send(&Message::Failed { code: e.run_exit_code(), msg: e.to_string() });
         crate::sys::exit_now(1);
     }

@@ -65,3 +65,14 @@ pub fn fork_into_pid_namespace(ch: &sync::Channel, report: impl Fn(i32) -> sync:
         }
     }
 }
+
+/// A berth that is killed must not leave a half-made process behind (the init, or an exec'd
+/// process): until it is whole, it dies with berth (the thread that forked it). Set first,
+/// then checked, so a berth that died before the setting took is seen too: the channel's
+/// other end is berth's, closed with it. A change of credentials (into a user namespace, to
+/// the process's user) clears the setting; the steps after it run without.
+pub(crate) fn die_with_runtime(ch: &sync::Channel) {
+    if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_err() || ch.peer_gone() {
+        crate::sys::exit_now(1);
+    }
+}

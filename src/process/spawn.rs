@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use super::init;
 use super::namespaces::{self, ParentNamespaces, Plan};
-use super::sync::{self, Channel, Message};
+use super::sync::{self, Channel, Message, Waited};
 use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result};
 use crate::rootfs::path::Root;
@@ -44,6 +44,11 @@ pub struct InitConfig<'a> {
 
 /// What the parent does when the init asks.
 pub trait ParentSide {
+    /// The init exists (and again when it turns out to be another process, forked into its
+    /// pid namespace): record it before anything else, so it can be found if we die.
+    fn born(&mut self, _pid: Pid) -> Result<()> {
+        Ok(())
+    }
     /// Once the init's namespaces exist, before any create-time hook runs (linux.netDevices).
     fn namespaces_ready(&mut self, _pid: Pid) -> Result<()> {
         Ok(())
@@ -82,12 +87,15 @@ pub fn spawn(cfg: &InitConfig, parent: &mut dyn ParentSide) -> Result<Pid> {
     };
     drop(child_end);
     let mut init = pid;
-    let result = saved.restore().and_then(|()| handshake(cfg, &plan, &parent_end, pid, &mut init, parent));
+    let result = saved
+        .restore()
+        .and_then(|()| parent.born(pid))
+        .and_then(|()| handshake(cfg, &plan, &parent_end, pid, &mut init, parent));
     if let Err(e) = result {
         parent.abandon(init);
         for p in [init, pid] {
             let _ = kill(p, Signal::SIGKILL);
-            let _ = waitpid(p, None);
+            reap_bounded(p);
         }
         return Err(e);
     }
@@ -122,12 +130,15 @@ fn handshake(
         }
         Ok(())
     };
+    let waited = Waited { what: "the container init to finish its setup", cgroups: Some(cfg.cgroups) };
     loop {
+        ch.wait(&waited)?;
         match ch.recv_with_fd()? {
             Some((Message::InitPid { pid: real }, _)) => {
                 // The first child made the real init and exits; reap it.
                 let _ = waitpid(pid, None);
                 *init = Pid::from_raw(real);
+                parent.born(*init)?;
             }
             Some((Message::RunHooks, _)) => {
                 namespaces_ready(parent, *init)?;
@@ -222,4 +233,19 @@ fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     let text = super::userns::map_text(maps);
     let path = format!("/proc/{pid}/{file}");
     std::fs::write(&path, &text).map_err(|e| Error::io("write id mapping", format!("{file} {:?}", text.trim()), e))
+}
+
+/// Reaps a killed child, waiting at most two seconds: a child frozen in its cgroup cannot act
+/// on SIGKILL until it is thawed, and create must not wait for that. Whoever thaws or
+/// removes the cgroup (`delete`) ends it.
+pub(super) fn reap_bounded(pid: Pid) {
+    use nix::sys::wait::WaitPidFlag;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while let Ok(nix::sys::wait::WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        if std::time::Instant::now() >= deadline {
+            crate::logging::warn(&format!("process {pid} did not die within 2s of SIGKILL (frozen?)"));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }

@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::socket::{
     accept4, bind, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog, ControlMessage, ControlMessageOwned,
     MsgFlags, SockFlag, SockType, UnixAddr,
@@ -116,13 +116,16 @@ pub fn connect(state_dir: &Path) -> Result<OwnedFd> {
 
 /// What the init says next (or that it exited: `init` is its pidfd): Some(listener) when it
 /// hands its seccomp listener over, None once it has started.
-pub fn next_report(conn: &OwnedFd, init: &OwnedFd) -> Result<Option<OwnedFd>> {
+/// Bounded, and given up as soon as the init's cgroup shows frozen (`cgroups`).
+pub fn next_report(
+    conn: &OwnedFd,
+    init: &OwnedFd,
+    cgroups: Option<&[crate::cgroups::CgroupDir]>,
+) -> Result<Option<OwnedFd>> {
     let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN), PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+    let waited = super::sync::Waited { what: "the container init to start its process", cgroups };
     loop {
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue,
-            r => r.ctx("wait for", "container init")?,
-        };
+        super::sync::wait_readable(&mut fds, &waited)?;
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
             break;
         }

@@ -2,7 +2,11 @@
 //! message per packet. The init reports every failure over it with its context, so the parent
 //! prints "mount \"proc\" on \"/proc\": EPERM" rather than "init exited with status 1".
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{FromRawFd, RawFd};
@@ -36,6 +40,11 @@ pub enum Message {
     /// intermediate -> parent: the exec'd process was forked into the container's pid
     /// namespace, with the runtime as its parent; `pid` is its host pid.
     ExecPid { pid: i32 },
+    /// exec'd process -> parent: set up, about to load its filter and exec; waits for
+    /// `Proceed`, so that a berth killed before it has the process die half made, not run.
+    Prepared,
+    /// parent -> exec'd process: go on to execve.
+    Proceed,
     /// parent -> init: the overlay rootfs, made as a detached mount while the init set itself
     /// up, rides along (SCM_RIGHTS). Without an fd the init mounts the overlay itself.
     OverlayMade,
@@ -50,6 +59,42 @@ pub struct Channel {
     fd: OwnedFd,
 }
 
+/// What a wait is for, named in the error when it runs out, and the cgroup of the process
+/// waited for: a process frozen there never answers, and the wait ends as soon as that shows.
+pub struct Waited<'a> {
+    pub what: &'static str,
+    pub cgroups: Option<&'a [crate::cgroups::CgroupDir]>,
+}
+
+/// No wait for the container's processes is longer: setup and start take milliseconds, and
+/// what may take long in between (the create-time hooks) has a timeout of its own in practice.
+const WAIT_LIMIT: Duration = Duration::from_secs(300);
+/// How often a long wait checks that the other side's cgroup was not frozen.
+const FROZEN_CHECK_MS: u16 = 250;
+
+/// Waits until one of `fds` has something, at most WAIT_LIMIT. Costs one poll(2) when the
+/// answer is already there, as it mostly is.
+pub fn wait_readable(fds: &mut [PollFd], waited: &Waited) -> Result<()> {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        match poll(fds, PollTimeout::from(FROZEN_CHECK_MS)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys("wait for", waited.what, e)),
+        }
+        if let Some(dir) = waited.cgroups.and_then(crate::cgroups::frozen_dir) {
+            return Err(Error::Busy(format!(
+                "container's cgroup unexpectedly frozen ({}) while waiting for {}",
+                dir.display(),
+                waited.what
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Busy(format!("gave up waiting for {} after {}s", waited.what, WAIT_LIMIT.as_secs())));
+        }
+    }
+}
+
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .ctx("socketpair", "sync channel")?;
@@ -59,6 +104,18 @@ pub fn pair() -> Result<(Channel, Channel)> {
 impl Channel {
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Waits (bounded, see wait_readable) until a message, or the other side's exit, is there.
+    pub fn wait(&self, waited: &Waited) -> Result<()> {
+        wait_readable(&mut [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)], waited)
+    }
+
+    /// Whether the other end is closed: the process at it has exited.
+    pub fn peer_gone(&self) -> bool {
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
     }
 
     pub fn send(&self, msg: &Message) -> Result<()> {
