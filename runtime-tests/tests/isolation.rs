@@ -335,6 +335,26 @@ fn a_read_only_dev_still_gets_its_devices() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "devices\nread-only\n1\n");
     b.assert_nothing_left();
+
+    // With a terminal the console is bound onto /dev/console, also before /dev turns read-only.
+    let socket = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    b.config["process"]["terminal"] = json!(true);
+    b.sh("test -c /dev/console && echo console");
+    b.save();
+    let out = b
+        .berth()
+        .args(["run", "-d", "--bundle"])
+        .arg(&b.dir)
+        .arg("--console-socket")
+        .arg(&socket)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(listener);
+    assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
+    b.assert_nothing_left();
 }
 
 /// /proc may be a bind of a procfs (runc checks the source's filesystem type), not of

@@ -227,8 +227,9 @@ pub fn sub_dirs(dirs: &[CgroupDir], args: &[String]) -> Result<Vec<CgroupDir>> {
         }
     }
     if let Some(missing) = picked.iter().find(|d| !d.path.is_dir()) {
+        // In runc's words, which its tests look for.
         return Err(Error::InvalidArgument(format!(
-            "--cgroup: the sub-cgroup {} does not exist (exec joins existing ones only)",
+            "--cgroup: adding pid to {}/cgroup.procs: no such file or directory (exec joins existing sub-cgroups only)",
             missing.path.display()
         )));
     }

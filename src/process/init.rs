@@ -141,6 +141,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     if let Some(console) = cfg.console {
         setup_console(&root, process, console)?;
     }
+    rootfs::seal_dev(spec, &root)?;
     set_oom_score_adj(process)?;
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(sysctls)?;

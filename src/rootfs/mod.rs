@@ -82,10 +82,17 @@ pub fn prepare(spec: &Spec, rootfs: &Path, ctx: &MountContext) -> Result<Root> {
         let has_devpts = mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
     }
-    if let Some(i) = read_only_later {
-        mounts::make_read_only(&root, &mounts[i])?;
-    }
     Ok(root)
+}
+
+/// A read-only /dev is made read-only last, after prepare filled it and the console was
+/// bound onto /dev/console (mounts::read_only_later).
+pub fn seal_dev(spec: &Spec, root: &Root) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    match mounts::read_only_later(mounts) {
+        Some(i) => mounts::make_read_only(root, &mounts[i]),
+        None => Ok(()),
+    }
 }
 
 /// Masked and read-only paths; after sysctls (which write through /proc/sys) and before
