@@ -32,7 +32,15 @@ struct MountAttr {
 /// mount_setattr(2) on the mount `fd` refers to (and, with `recursive`, every mount below it):
 /// the `r*` mount options, and the read-only bind of the runtime's own binary.
 pub fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64, recursive: bool) -> nix::Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    set_mount_attr(fd, &MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 }, recursive)
+}
+
+/// Sets the propagation type (`MS_SLAVE`, `MS_PRIVATE`, …) of a mount or detached tree.
+pub fn mount_setattr_propagation(fd: &impl AsRawFd, propagation: u64, recursive: bool) -> nix::Result<()> {
+    set_mount_attr(fd, &MountAttr { attr_set: 0, attr_clr: 0, propagation, userns_fd: 0 }, recursive)
+}
+
+fn set_mount_attr(fd: &impl AsRawFd, attr: &MountAttr, recursive: bool) -> nix::Result<()> {
     let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a NUL-terminated literal, `attr` lives across the call and its size is
     // passed alongside; the kernel only reads it.
@@ -42,25 +50,7 @@ pub fn mount_setattr(fd: &impl AsRawFd, set: u64, clr: u64, recursive: bool) -> 
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
-}
-
-/// Sets the propagation type (`MS_SLAVE`, `MS_PRIVATE`, …) of a mount or detached tree.
-pub fn mount_setattr_propagation(fd: &impl AsRawFd, propagation: u64, recursive: bool) -> nix::Result<()> {
-    let attr = MountAttr { attr_set: 0, attr_clr: 0, propagation, userns_fd: 0 };
-    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: as in mount_setattr: a literal empty path and a live `attr` with its size.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
@@ -353,19 +343,7 @@ pub fn open_tree_clone(path: &std::ffi::CStr, recursive: bool) -> nix::Result<Ow
 pub fn mount_setattr_idmap(tree: &OwnedFd, userns: &impl AsRawFd, recursive: bool) -> nix::Result<()> {
     let attr =
         MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
-    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: as in mount_setattr: a literal empty path and a live `attr` with its size.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    set_mount_attr(tree, &attr, recursive)
 }
 
 /// Attaches a detached mount onto the object `target` (an O_PATH fd) refers to: no path is
