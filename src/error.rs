@@ -77,6 +77,9 @@ pub enum Error {
     Init { code: i32, msg: String },
     #[error("{0}")]
     Unsupported(String),
+    /// The systemd cgroup driver: systemd's answer or the D-Bus transport failed.
+    #[error("systemd: {0}")]
+    Systemd(String),
     #[error("state of {id:?}: {reason}")]
     State { id: String, reason: String },
 }

@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub rootfs_overlay: bool,
     /// --pidfd-socket: where a pidfd of the init goes once it is set up.
     pub pidfd_socket: Option<PathBuf>,
+    /// --systemd-cgroup: the cgroup is a transient systemd unit (cgroups::systemd).
+    pub systemd_cgroup: bool,
 }
 
 /// The annotation that asks for the overlay from the bundle itself.
@@ -94,6 +96,12 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
+            leave_scope(&mut made);
+            if let Some(scope) = &made.scope {
+                if let Err(c) = cgroups::systemd::stop(&scope.unit) {
+                    crate::logging::warn(&format!("cleanup after failed create: {c}"));
+                }
+            }
             if let Err(c) = cgroups::destroy(&made.cgroups) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
             }
@@ -117,6 +125,64 @@ struct Sockets<'a> {
 struct Made {
     cgroups: Vec<cgroups::CgroupDir>,
     resctrl: Option<crate::resctrl::Group>,
+    /// The systemd unit started for the container (--systemd-cgroup).
+    scope: Option<Scope>,
+}
+
+/// A transient scope must hold a process when systemd starts it, and the init does not exist
+/// yet (its limits come first): berth starts the scope holding itself, the init is born into
+/// it, and berth goes back to its own cgroup (`home`).
+struct Scope {
+    unit: String,
+    home: Option<PathBuf>,
+    /// berth itself is still in the scope.
+    inside: bool,
+}
+
+/// Moves berth out of the container's scope, once.
+fn leave_scope(made: &mut Made) {
+    let Some(scope) = made.scope.as_mut().filter(|s| s.inside) else { return };
+    scope.inside = false;
+    match &scope.home {
+        Some(home) => {
+            if let Err(e) = cgroups::move_self(home) {
+                crate::logging::warn(&format!("leaving the container's scope {}: {e}", scope.unit));
+            }
+        }
+        None => crate::logging::warn(&format!(
+            "leaving the container's scope {}: berth's own cgroup is unknown",
+            scope.unit
+        )),
+    }
+}
+
+/// --systemd-cgroup: starts the container's unit (berth inside it when it is a scope) and
+/// returns its cgroup directory.
+fn start_unit(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    made: &mut Made,
+) -> Result<Vec<cgroups::CgroupDir>> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    let path = match path.map(|p| p.to_str()) {
+        Some(None) => return Err(Error::InvalidConfig(format!("cgroupsPath {path:?} is not UTF-8"))),
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let unit = cgroups::systemd::unit_for(path, id)?;
+    let dirs = cgroups::systemd_dirs(&unit)?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup as an unprivileged user (a user's own systemd) is not implemented; run without it".into(),
+        ));
+    }
+    let home = cgroups::own_unified_dir();
+    let scope = unit.name.ends_with(".scope");
+    cgroups::systemd::start(&unit, std::process::id(), resources)?;
+    made.scope = Some(Scope { unit: unit.name.clone(), home, inside: scope });
+    crate::logging::debug(&format!("create {id}: systemd unit {} started", unit.name));
+    Ok(dirs)
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -138,22 +204,8 @@ pub(super) fn console_channel(terminal: bool, console: &Console) -> Result<(Opti
     }
 }
 
-fn create_in(
-    root: &Path,
-    dir: &ContainerDir,
-    id: &str,
-    bundle: &spec::Bundle,
-    opts: &CreateOptions,
-    sockets: &Sockets,
-    made: &mut Made,
-) -> Result<State> {
-    let cgroup_dirs = &mut made.cgroups;
-    let spec = &bundle.spec;
-    // A bad profile is refused before anything exists; compiling here also keeps it off the
-    // init's path.
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
-    let idmaps = idmap_namespaces(spec)?;
-    let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
+/// The cgroupfs driver: the container's directory in every hierarchy, made by berth.
+fn make_cgroups(spec: &oci_spec::runtime::Spec, id: &str, cgroup_dirs: &mut Vec<cgroups::CgroupDir>) -> Result<()> {
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
@@ -174,8 +226,34 @@ fn create_in(
             crate::logging::warn(&format!("container's cgroup is not empty: {found} process(es) found"));
         }
     }
-    // Limits are in place before the init exists, so it never runs unconstrained.
+    Ok(())
+}
+
+fn create_in(
+    root: &Path,
+    dir: &ContainerDir,
+    id: &str,
+    bundle: &spec::Bundle,
+    opts: &CreateOptions,
+    sockets: &Sockets,
+    made: &mut Made,
+) -> Result<State> {
+    let spec = &bundle.spec;
+    // A bad profile is refused before anything exists; compiling here also keeps it off the
+    // init's path.
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
+    let idmaps = idmap_namespaces(spec)?;
+    let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if opts.systemd_cgroup {
+        let dirs = start_unit(spec, id, resources, made)?;
+        made.cgroups = dirs;
+    } else {
+        make_cgroups(spec, id, &mut made.cgroups)?;
+    }
+    let cgroup_dirs = &mut made.cgroups;
+    cgroups::enable_controllers(cgroup_dirs);
+    // Limits are in place before the init exists, so it never runs unconstrained.
     if cgroup_dirs.is_empty() {
         if resources.is_some() {
             crate::logging::debug("rootless: resource limits ignored, no cgroup was delegated");
@@ -217,6 +295,7 @@ fn create_in(
         annotations: state_annotations(spec, overlay.as_ref()),
         cgroups: made.cgroups.clone(),
         resctrl: made.resctrl.clone(),
+        systemd_unit: made.scope.as_ref().map(|s| s.unit.clone()),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
     };
@@ -242,7 +321,10 @@ fn create_in(
         "create {id}: container setup, cgroups {:?}",
         made.cgroups.iter().map(|d| &d.path).collect::<Vec<_>>()
     ));
-    let pid = process::spawn(&cfg, &mut parent)?;
+    let spawned = process::spawn(&cfg, &mut parent);
+    // The init is in the scope now (or failed): berth goes back to its own cgroup.
+    leave_scope(made);
+    let pid = spawned?;
     crate::logging::debug(&format!("create {id}: init {pid} is ready and waits for start"));
     let net_devices = std::mem::take(&mut parent.net_devices);
     state.pid = pid.as_raw();

@@ -207,7 +207,11 @@ fn destroy(c: &Container) -> Result<()> {
     if let Some(group) = &c.state.resctrl {
         crate::resctrl::destroy(group);
     }
-    cgroups::destroy(&c.state.cgroups)
+    cgroups::destroy(&c.state.cgroups)?;
+    match &c.state.systemd_unit {
+        Some(unit) => cgroups::systemd::stop(unit),
+        None => Ok(()),
+    }
 }
 
 fn wait_readable(fd: &std::os::fd::OwnedFd, timeout: Duration) -> bool {

@@ -177,7 +177,8 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     let new_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     if new_user {
         let empty = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_none_or(|m| m.is_empty());
-        if empty(linux.and_then(|l| l.uid_mappings().as_ref())) || empty(linux.and_then(|l| l.gid_mappings().as_ref())) {
+        if empty(linux.and_then(|l| l.uid_mappings().as_ref())) || empty(linux.and_then(|l| l.gid_mappings().as_ref()))
+        {
             return Err(invalid("a new user namespace needs uidMappings and gidMappings (none are given)"));
         }
     }
