@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 use super::dbus::{self, Conn, Value};
 use super::{given, v2};
@@ -315,8 +315,8 @@ pub fn properties(r: &LinuxResources) -> Result<Vec<Value>> {
     if let Some(w) = r.block_io().as_ref().and_then(|b| given(b.weight())) {
         props.push(Value::prop("IOWeight", Value::U64(v2::blkio_weight_to_io(w))));
     }
-    if let Some(rules) = r.devices() {
-        props.extend(device_properties(rules));
+    if r.devices().is_some() {
+        props.extend(device_properties());
     }
     Ok(props)
 }
@@ -361,101 +361,18 @@ fn bitmask(list: &str) -> Result<Value> {
     Ok(Value::Array("y".into(), bytes.into_iter().map(Value::Byte).collect()))
 }
 
-/// The device rules as systemd's DevicePolicy/DeviceAllow (runc's translation): from
-/// deny-all, the allowed devices in "strict" mode. systemd's filter comes in addition to the
-/// eBPF program berth attaches itself, which stays exact; so where systemd cannot say a rule
-/// (a deny list, `*:n`), its filter is left open rather than made to refuse what the config
-/// allows.
-fn device_properties(config: &[LinuxDeviceCgroup]) -> Vec<Value> {
-    let mut rules = config.to_vec();
-    rules.extend(super::v1::default_allowed_rules());
-    let open = || {
-        vec![
-            Value::prop("DevicePolicy", Value::str("auto")),
-            Value::prop("DeviceAllow", Value::Array("(ss)".into(), vec![])),
-        ]
-    };
-    // A list that ends up allowing all or denying some of everything is not an allow list.
-    let mut allowed: Vec<&LinuxDeviceCgroup> = Vec::new();
-    let mut deny_all = true;
-    for r in &rules {
-        let any = r.typ().is_none_or(|t| t == LinuxDeviceType::A) && r.major().is_none() && r.minor().is_none();
-        match (r.allow(), any) {
-            (false, true) => {
-                allowed.clear();
-                deny_all = true;
-            }
-            (true, true)
-                if r.access().as_deref().is_none_or(|a| a.contains('r') && a.contains('w') && a.contains('m')) =>
-            {
-                deny_all = false;
-                allowed.clear();
-            }
-            (true, _) => allowed.push(r),
-            (false, false) => {
-                if !deny_all {
-                    return open();
-                }
-                // In an allow list, a later deny takes back an earlier allow of the same device.
-                allowed.retain(|a| !(a.typ() == r.typ() && a.major() == r.major() && a.minor() == r.minor()));
-            }
-        }
-    }
-    if !deny_all {
-        return open();
-    }
-    let mut entries = Vec::new();
-    for r in allowed {
-        let perms = r.access().clone().unwrap_or_else(|| "rwm".into());
-        let groups: &[&str] = match r.typ().unwrap_or(LinuxDeviceType::A) {
-            LinuxDeviceType::C | LinuxDeviceType::U => &["char"],
-            LinuxDeviceType::B => &["block"],
-            LinuxDeviceType::A => &["char", "block"],
-            _ => &[],
-        };
-        for group in groups {
-            let path = match (r.major(), r.minor()) {
-                (None, None) => format!("{group}-*"),
-                (None, Some(_)) => return open(),
-                (Some(major), None) => match device_group(group, major) {
-                    Some(name) => format!("{group}-{name}"),
-                    None => continue,
-                },
-                (Some(major), Some(minor)) => {
-                    let p = format!("/dev/{group}/{major}:{minor}");
-                    // systemd warns about paths that do not exist; berth's own filter still
-                    // holds the rule.
-                    if !Path::new(&p).exists() {
-                        continue;
-                    }
-                    p
-                }
-            };
-            entries.push(Value::Struct(vec![Value::str(path), Value::str(&perms)]));
-        }
-    }
+/// Device rules: systemd's own filter is left open (DevicePolicy=auto, no DeviceAllow, so
+/// systemd attaches no device program to the scope), and berth's eBPF program, compiled from
+/// the exact rules as on the cgroupfs driver, is the one filter. runc also hands systemd a
+/// DeviceAllow list translated from the rules; but systemd attaches its program as one of
+/// several (BPF_F_ALLOW_MULTI) while berth's replaces its predecessor on `update` as the only
+/// one, and the kernel refuses a second program with other flags on the same cgroup; and
+/// systemd's list can say neither deny rules nor `*:n`, so it would only ever be looser.
+fn device_properties() -> Vec<Value> {
     vec![
-        Value::prop("DevicePolicy", Value::str("strict")),
-        Value::prop("DeviceAllow", Value::Array("(ss)".into(), entries)),
+        Value::prop("DevicePolicy", Value::str("auto")),
+        Value::prop("DeviceAllow", Value::Array("(ss)".into(), vec![])),
     ]
-}
-
-/// The driver name /proc/devices gives a major number ("char-pts" for 136).
-fn device_group(group: &str, major: i64) -> Option<String> {
-    let text = std::fs::read_to_string("/proc/devices").ok()?;
-    let section = if group == "char" { "Character devices:" } else { "Block devices:" };
-    let mut inside = false;
-    for line in text.lines() {
-        if line.ends_with("devices:") {
-            inside = line == section;
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        if inside && parts.next().and_then(|m| m.parse::<i64>().ok()) == Some(major) {
-            return parts.next().map(String::from);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -557,24 +474,10 @@ mod tests {
     }
 
     #[test]
-    fn device_rules_become_an_allow_list_or_an_open_filter() {
-        let rules: Vec<LinuxDeviceCgroup> =
-            serde_json::from_str(r#"[{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]"#)
-                .unwrap();
-        let p = device_properties(&rules);
-        assert_eq!(prop(&p, "DevicePolicy"), Some(&Value::str("strict")));
-        let Some(Value::Array(_, entries)) = prop(&p, "DeviceAllow") else { panic!("no DeviceAllow") };
-        // /dev/char/1:3 exists on any Linux host with /dev populated by devtmpfs.
-        if Path::new("/dev/char/1:3").exists() {
-            assert!(entries.contains(&Value::Struct(vec![Value::str("/dev/char/1:3"), Value::str("rw")])));
-        }
-        let all: Vec<LinuxDeviceCgroup> = serde_json::from_str(r#"[{"allow": true, "access": "rwm"}]"#).unwrap();
-        assert_eq!(prop(&device_properties(&all), "DevicePolicy"), Some(&Value::str("auto")));
-        let wild: Vec<LinuxDeviceCgroup> =
-            serde_json::from_str(r#"[{"allow": true, "type": "c", "access": "m"}]"#).unwrap();
-        let p = device_properties(&wild);
-        let Some(Value::Array(_, entries)) = prop(&p, "DeviceAllow") else { panic!("no DeviceAllow") };
-        assert!(entries.contains(&Value::Struct(vec![Value::str("char-*"), Value::str("m")])));
+    fn systemds_device_filter_stays_open() {
+        let p = properties(&res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#)).unwrap();
+        assert_eq!(prop(&p, "DevicePolicy"), Some(&Value::str("auto")));
+        assert_eq!(prop(&p, "DeviceAllow"), Some(&Value::Array("(ss)".into(), vec![])));
     }
 
     #[test]
