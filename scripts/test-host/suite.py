@@ -58,9 +58,8 @@ BERTH_ONLY = {
 }
 # runtime-tests that hit a known gap (a tag --known-failing can name), with the reason.
 RT_TAGS = {
-    # It reads pids.current from events --stats but asks for no pids limit: on pure v2 berth
-    # enables a controller only for a resource that asks for it, so the container has pids
-    # only if another container enabled it on the shared /berth parent before.
+    # It reads pids.current from events --stats but asks for no pids limit: it needs every
+    # controller enabled for a container whose config sets no limit for it.
     "cpu_quota_and_cpuset_in_files_and_stats": ("controllers-without-resources",),
 }
 # runtime-tests that cannot run with the systemd driver, with the reason.

@@ -203,7 +203,7 @@ pub fn start(unit: &Unit, pid: u32, resources: Option<&LinuxResources>) -> Resul
         }
         // No signal in time: what counts is whether the unit runs.
         Err(e) => match active_state(&mut conn, &unit.name, Instant::now() + Duration::from_secs(5)) {
-            Some(s) if s == "active" => Ok(()),
+            Ok(Some(s)) if s == "active" => Ok(()),
             state => {
                 let _ = stop(&unit.name);
                 Err(Error::Systemd(format!("{what}: waiting for the job: {e} (unit state {state:?})")))
@@ -230,45 +230,88 @@ const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
 /// Stops the unit and waits, bounded, until systemd has unloaded it (a transient unit is gone
 /// once stopped; a failed one is reset so that it goes too). A unit that is gone already is
-/// not an error.
+/// not an error: a scope whose processes have all exited is stopped by systemd itself, so the
+/// unit's state is asked first and StopUnit sent only to a unit still running. On the test
+/// host a StopUnit that crossed systemd's own stop of a scope got no answer for over 30 s, so
+/// each call gets a few seconds, and a call without an answer is followed by asking the
+/// unit's state again on a new connection, until the deadline.
 pub fn stop(unit: &str) -> Result<()> {
     let deadline = Instant::now() + JOB_TIMEOUT;
-    let mut conn = connect(deadline)?;
-    subscribe(&mut conn, deadline)?;
     let what = format!("stop {unit}");
-    match call(&mut conn, deadline, &what, "StopUnit", &[Value::str(unit), Value::str("replace")]) {
-        Ok(reply) => {
-            let job = reply.first().and_then(Value::as_str).unwrap_or("").to_string();
-            // The unit's state below says whether it stopped; the signal only saves polling.
-            let _ = wait_job(&mut conn, &job, deadline);
-        }
-        Err((name, _)) if name == NO_SUCH_UNIT => return Ok(()),
-        Err((_, m)) => return Err(Error::Systemd(m)),
-    }
+    let per_call = || (Instant::now() + Duration::from_secs(5)).min(deadline);
+    let mut conn: Option<Conn> = None;
+    let mut trouble = String::new();
+    let mut stop_sent = false;
     let mut pause = Duration::from_millis(5);
     loop {
-        match active_state(&mut conn, unit, deadline) {
-            None => return Ok(()),
-            Some(s) if s == "failed" => {
-                let _ = call(&mut conn, deadline, "reset", "ResetFailedUnit", &[Value::str(unit)]);
+        if conn.is_none() {
+            conn = match connect(per_call()) {
+                Ok(c) => Some(c),
+                Err(e) if trouble.is_empty() => return Err(e),
+                Err(e) => {
+                    trouble = e.to_string();
+                    None
+                }
+            };
+        }
+        if let Some(c) = conn.as_mut() {
+            match active_state(c, unit, per_call()) {
+                Ok(None) => return Ok(()),
+                Ok(Some(s)) if s == "failed" => {
+                    let _ = call(c, per_call(), "reset", "ResetFailedUnit", &[Value::str(unit)]);
+                }
+                Ok(Some(s)) if !stop_sent && s != "inactive" => {
+                    stop_sent = true;
+                    match call(c, per_call(), &what, "StopUnit", &[Value::str(unit), Value::str("replace")]) {
+                        Ok(_) => {}
+                        Err((name, _)) if name == NO_SUCH_UNIT => return Ok(()),
+                        Err((name, m)) if name.is_empty() => {
+                            trouble = m;
+                            conn = None;
+                        }
+                        Err((_, m)) => return Err(Error::Systemd(m)),
+                    }
+                }
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    trouble = e;
+                    conn = None;
+                }
             }
-            Some(_) => {}
         }
         if Instant::now() + pause > deadline {
-            return Err(Error::Systemd(format!("{what}: still loaded after {}s", JOB_TIMEOUT.as_secs())));
+            let why = if trouble.is_empty() { "still loaded".to_string() } else { trouble };
+            return Err(Error::Systemd(format!("{what}: {why} (after {}s)", JOB_TIMEOUT.as_secs())));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
-/// The unit's ActiveState, or None when systemd does not know it (any more).
-fn active_state(conn: &mut Conn, unit: &str, deadline: Instant) -> Option<String> {
-    let path = call(conn, deadline, "get unit", "GetUnit", &[Value::str(unit)]).ok()?;
-    let path = path.first()?.as_str()?.to_string();
+/// Waits (bounded) until systemd has removed the cgroup of a scope whose processes are gone:
+/// systemd stops such a scope on its own, and then nothing is left to ask it for.
+pub fn wait_released(cgroup: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let empty = || std::fs::read_to_string(cgroup.join("cgroup.procs")).map_or(true, |s| s.trim().is_empty());
+    while cgroup.exists() && empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The unit's ActiveState, None when systemd does not know it (any more).
+fn active_state(conn: &mut Conn, unit: &str, deadline: Instant) -> std::result::Result<Option<String>, String> {
+    let path = match call(conn, deadline, "get unit", "GetUnit", &[Value::str(unit)]) {
+        Ok(reply) => reply.first().and_then(Value::as_str).unwrap_or("").to_string(),
+        Err((name, _)) if name == NO_SUCH_UNIT => return Ok(None),
+        Err((_, m)) => return Err(m),
+    };
     let args = [Value::str("org.freedesktop.systemd1.Unit"), Value::str("ActiveState")];
-    let v = conn.call(deadline, DEST, &path, "org.freedesktop.DBus.Properties", "Get", &args).ok()?;
-    Some(v.first()?.as_str()?.to_string())
+    match conn.call(deadline, DEST, &path, "org.freedesktop.DBus.Properties", "Get", &args) {
+        Ok(v) => Ok(v.first().and_then(Value::as_str).map(String::from)),
+        // Unloaded between the two calls.
+        Err((name, _)) if name.starts_with("org.freedesktop.DBus.Error.UnknownObject") => Ok(None),
+        Err((_, m)) => Err(format!("ActiveState of {unit}: {m}")),
+    }
 }
 
 /// systemd's "infinity" for a u64 property.

@@ -98,6 +98,9 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
         Err(e) => {
             leave_scope(&mut made);
             if let Some(scope) = &made.scope {
+                if let Some(dir) = made.cgroups.first() {
+                    cgroups::systemd::wait_released(&dir.path, std::time::Duration::from_secs(2));
+                }
                 if let Err(c) = cgroups::systemd::stop(&scope.unit) {
                     crate::logging::warn(&format!("cleanup after failed create: {c}"));
                 }

@@ -209,7 +209,12 @@ fn destroy(c: &Container) -> Result<()> {
     }
     cgroups::destroy(&c.state.cgroups)?;
     match &c.state.systemd_unit {
-        Some(unit) => cgroups::systemd::stop(unit),
+        Some(unit) => {
+            if let Some(dir) = c.state.cgroups.first() {
+                cgroups::systemd::wait_released(&dir.path, Duration::from_secs(2));
+            }
+            cgroups::systemd::stop(unit)
+        }
         None => Ok(()),
     }
 }
