@@ -93,11 +93,17 @@ pub fn systemd_dirs(unit: &systemd::Unit) -> Result<Vec<CgroupDir>> {
 }
 
 /// On a pure cgroup v2 host, every controller is enabled down to the container (runc does the
-/// same); elsewhere only what a resource asks for (`apply`).
-pub fn enable_controllers(dirs: &[CgroupDir]) {
+/// same); elsewhere only what a resource asks for (`apply`). Under the systemd driver the
+/// slices above the scope are systemd's: it enables the controllers it knows (cpu, cpuset, io,
+/// memory, pids) for the delegated scope itself, and disables on a slice what no unit in it
+/// asks for, so berth only adds those systemd does not know (hugetlb, rdma, misc). Writing
+/// the others as well fought systemd's own writes, and each disable of a controller in use
+/// below makes the kernel wait for the children's controller states to go offline.
+pub fn enable_controllers(dirs: &[CgroupDir], systemd: bool) {
     if let [dir] = dirs {
         if dir.unified && unified_only() {
-            v2::enable_all(dir);
+            let leave: &[&str] = if systemd { &["cpu", "cpuset", "io", "memory", "pids"] } else { &[] };
+            v2::enable_all(dir, leave);
         }
     }
 }

@@ -198,14 +198,14 @@ pub fn start(unit: &Unit, pid: u32, resources: Option<&LinuxResources>) -> Resul
     match wait_job(&mut conn, &job, deadline) {
         Ok(result) if result == "done" => Ok(()),
         Ok(result) => {
-            let _ = stop(&unit.name);
+            let _ = stop(&unit.name, None);
             Err(Error::Systemd(format!("{what}: the job finished with {result:?} (see journalctl -u {})", unit.name)))
         }
         // No signal in time: what counts is whether the unit runs.
         Err(e) => match active_state(&mut conn, &unit.name, Instant::now() + Duration::from_secs(5)) {
             Ok(Some(s)) if s == "active" => Ok(()),
             state => {
-                let _ = stop(&unit.name);
+                let _ = stop(&unit.name, None);
                 Err(Error::Systemd(format!("{what}: waiting for the job: {e} (unit state {state:?})")))
             }
         },
@@ -235,7 +235,9 @@ const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 /// host a StopUnit that crossed systemd's own stop of a scope got no answer for over 30 s, so
 /// each call gets a few seconds, and a call without an answer is followed by asking the
 /// unit's state again on a new connection, until the deadline.
-pub fn stop(unit: &str) -> Result<()> {
+/// `cgroup`: the unit's directory; once systemd has removed it the unit has stopped, and a
+/// systemd that does not answer in time is then not an error.
+pub fn stop(unit: &str, cgroup: Option<&Path>) -> Result<()> {
     let deadline = Instant::now() + JOB_TIMEOUT;
     let what = format!("stop {unit}");
     let per_call = || (Instant::now() + Duration::from_secs(5)).min(deadline);
@@ -278,6 +280,10 @@ pub fn stop(unit: &str) -> Result<()> {
                     conn = None;
                 }
             }
+        }
+        if !trouble.is_empty() && cgroup.is_some_and(|c| !c.exists()) {
+            crate::logging::debug(&format!("{what}: its cgroup is gone, systemd did not answer: {trouble}"));
+            return Ok(());
         }
         if Instant::now() + pause > deadline {
             let why = if trouble.is_empty() { "still loaded".to_string() } else { trouble };

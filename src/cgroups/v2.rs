@@ -34,7 +34,8 @@ pub fn enable(dir: &CgroupDir, controller: &str) -> Result<bool> {
 /// so memory, cpu, io and pids are counted from the first instant, and a later `update` finds
 /// its controller. A level that cannot enable them all at once (a controller in use in a
 /// threaded subtree, processes in a non-root level) gets what it can take, one by one.
-pub fn enable_all(dir: &CgroupDir) {
+/// `leave`: controllers someone else manages on these levels (systemd, on its slices).
+pub fn enable_all(dir: &CgroupDir, leave: &[&str]) {
     let Ok(rel) = dir.path.strip_prefix(&dir.mountpoint) else { return };
     let mut level = dir.mountpoint.clone();
     for comp in rel.components() {
@@ -42,7 +43,7 @@ pub fn enable_all(dir: &CgroupDir) {
         let enabled = read_file(&level, "cgroup.subtree_control").unwrap_or_default();
         let missing: Vec<String> = available
             .split_whitespace()
-            .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c) && !leave.contains(c))
             .map(|c| format!("+{c}"))
             .collect();
         if !missing.is_empty() && write_file(&level, "cgroup.subtree_control", &missing.join(" ")).is_err() {
@@ -248,7 +249,7 @@ mod tests {
         std::fs::write(root.join("berth/cgroup.controllers"), "cpu memory pids\n").unwrap();
         std::fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
         std::fs::write(root.join("berth/cgroup.subtree_control"), "").unwrap();
-        enable_all(&dir);
+        enable_all(&dir, &[]);
         assert_eq!(read_file(root, "cgroup.subtree_control").unwrap(), "+cpu +pids");
         assert_eq!(read_file(&root.join("berth"), "cgroup.subtree_control").unwrap(), "+cpu +memory +pids");
     }

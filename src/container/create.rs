@@ -98,10 +98,11 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
         Err(e) => {
             leave_scope(&mut made);
             if let Some(scope) = &made.scope {
-                if let Some(dir) = made.cgroups.first() {
-                    cgroups::systemd::wait_released(&dir.path, std::time::Duration::from_secs(2));
+                let dir = made.cgroups.first().map(|d| d.path.as_path());
+                if let Some(dir) = dir {
+                    cgroups::systemd::wait_released(dir, std::time::Duration::from_secs(2));
                 }
-                if let Err(c) = cgroups::systemd::stop(&scope.unit) {
+                if let Err(c) = cgroups::systemd::stop(&scope.unit, dir) {
                     crate::logging::warn(&format!("cleanup after failed create: {c}"));
                 }
             }
@@ -255,7 +256,7 @@ fn create_in(
         make_cgroups(spec, id, &mut made.cgroups)?;
     }
     let cgroup_dirs = &mut made.cgroups;
-    cgroups::enable_controllers(cgroup_dirs);
+    cgroups::enable_controllers(cgroup_dirs, opts.systemd_cgroup);
     // Limits are in place before the init exists, so it never runs unconstrained.
     if cgroup_dirs.is_empty() {
         if resources.is_some() {

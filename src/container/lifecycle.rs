@@ -210,10 +210,11 @@ fn destroy(c: &Container) -> Result<()> {
     cgroups::destroy(&c.state.cgroups)?;
     match &c.state.systemd_unit {
         Some(unit) => {
-            if let Some(dir) = c.state.cgroups.first() {
-                cgroups::systemd::wait_released(&dir.path, Duration::from_secs(2));
+            let dir = c.state.cgroups.first().map(|d| d.path.as_path());
+            if let Some(dir) = dir {
+                cgroups::systemd::wait_released(dir, Duration::from_secs(2));
             }
-            cgroups::systemd::stop(unit)
+            cgroups::systemd::stop(unit, dir)
         }
         None => Ok(()),
     }
