@@ -77,7 +77,7 @@ impl Value {
 }
 
 fn pad(buf: &mut Vec<u8>, align: usize) {
-    while buf.len() % align != 0 {
+    while !buf.len().is_multiple_of(align) {
         buf.push(0);
     }
 }
