@@ -80,6 +80,9 @@ pub enum Error {
     /// Something another process holds, or a wait that ran out: says what and for how long.
     #[error("{0}")]
     Busy(String),
+    /// The systemd cgroup driver: systemd's answer or the D-Bus transport failed.
+    #[error("systemd: {0}")]
+    Systemd(String),
     #[error("state of {id:?}: {reason}")]
     State { id: String, reason: String },
 }

@@ -28,7 +28,9 @@ fn cpu_shares_as_shown(shares: u64) -> (&'static str, String) {
 
 /// Starts `events` on a container and collects its lines until the container stops. On berth
 /// `events` ends then by itself; runc's goes on (logging that the container is gone) until it
-/// is killed, which happens here once it has reported the OOM kill or after 30 s.
+/// is killed, which happens here once it has reported the OOM kill or after 60 s (the systemd
+/// test host emulates its CPUs, and filling 32 MiB through a pipe there took over 30 s while
+/// other tests ran beside it).
 fn watch_events(b: &Bundle) -> std::thread::JoinHandle<Vec<String>> {
     let mut child = b
         .berth()
@@ -48,7 +50,7 @@ fn watch_events(b: &Bundle) -> std::thread::JoinHandle<Vec<String>> {
     });
     std::thread::spawn(move || {
         let mut lines = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => lines.push(line),

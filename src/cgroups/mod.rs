@@ -5,11 +5,13 @@
 //! v2.rs each know one file layout, and `apply` picks between them per controller. A resource
 //! whose controller the host does not have is an error, never silently dropped.
 
+mod dbus;
 pub mod ebpf;
 mod freezer;
 mod hierarchy;
 mod resources;
 pub mod stats;
+pub mod systemd;
 mod v1;
 pub mod v2;
 
@@ -69,6 +71,57 @@ pub fn container_dirs(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id
             created: false,
         })
         .collect())
+}
+
+/// The container's cgroup under the systemd driver: the unit's directory in the cgroup2
+/// hierarchy, which systemd creates (so berth never removes it). v2 only: on a v1 or hybrid
+/// host engines use the cgroupfs driver.
+pub fn systemd_dirs(unit: &systemd::Unit) -> Result<Vec<CgroupDir>> {
+    if !unified_only() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup: berth's systemd cgroup driver needs a pure cgroup v2 host (this one mounts v1 hierarchies); use the cgroupfs driver".into(),
+        ));
+    }
+    let root = PathBuf::from("/sys/fs/cgroup");
+    Ok(vec![CgroupDir {
+        path: root.join(unit.cgroup.strip_prefix("/").unwrap_or(&unit.cgroup)),
+        mountpoint: root,
+        controllers: Vec::new(),
+        unified: true,
+        created: false,
+    }])
+}
+
+/// On a pure cgroup v2 host, every controller is enabled down to the container (runc does the
+/// same); elsewhere only what a resource asks for (`apply`). Under the systemd driver the
+/// slices above the scope are systemd's: it enables the controllers it knows (cpu, cpuset, io,
+/// memory, pids) for the delegated scope itself, and disables on a slice what no unit in it
+/// asks for, so berth only adds those systemd does not know (hugetlb, rdma, misc). Writing
+/// the others as well fought systemd's own writes, and each disable of a controller in use
+/// below makes the kernel wait for the children's controller states to go offline.
+pub fn enable_controllers(dirs: &[CgroupDir], systemd: bool) {
+    if let [dir] = dirs {
+        if dir.unified && unified_only() {
+            let leave: &[&str] = if systemd { &["cpu", "cpuset", "io", "memory", "pids"] } else { &[] };
+            v2::enable_all(dir, leave);
+        }
+    }
+}
+
+/// This process's cgroup2 directory (from /proc/self/cgroup).
+pub fn own_unified_dir() -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new("/sys/fs/cgroup").join(rel.trim().trim_start_matches('/')))
+}
+
+/// Moves this (single-threaded) process into `dir`.
+pub fn move_self(dir: &Path) -> Result<()> {
+    fs::write(dir.join("cgroup.procs"), std::process::id().to_string()).map_err(|source| Error::Cgroup {
+        op: "move berth back",
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Creates the container's directory in every hierarchy, remembering which ones it made.

@@ -29,6 +29,32 @@ pub fn enable(dir: &CgroupDir, controller: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// As runc on a cgroup v2 host: every level from the root down to the container's parent
+/// enables, for its children, every controller it has, whether or not the config sets a limit;
+/// so memory, cpu, io and pids are counted from the first instant, and a later `update` finds
+/// its controller. A level that cannot enable them all at once (a controller in use in a
+/// threaded subtree, processes in a non-root level) gets what it can take, one by one.
+/// `leave`: controllers someone else manages on these levels (systemd, on its slices).
+pub fn enable_all(dir: &CgroupDir, leave: &[&str]) {
+    let Ok(rel) = dir.path.strip_prefix(&dir.mountpoint) else { return };
+    let mut level = dir.mountpoint.clone();
+    for comp in rel.components() {
+        let available = read_file(&level, "cgroup.controllers").unwrap_or_default();
+        let enabled = read_file(&level, "cgroup.subtree_control").unwrap_or_default();
+        let missing: Vec<String> = available
+            .split_whitespace()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == *c) && !leave.contains(c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() && write_file(&level, "cgroup.subtree_control", &missing.join(" ")).is_err() {
+            for one in &missing {
+                let _ = write_file(&level, "cgroup.subtree_control", one);
+            }
+        }
+        level.push(comp);
+    }
+}
+
 fn invalid(msg: &str) -> Error {
     Error::InvalidConfig(msg.into())
 }
@@ -221,5 +247,12 @@ mod tests {
         assert_eq!(read_file(root, "cgroup.subtree_control").unwrap(), "+memory");
         assert_eq!(read_file(&root.join("berth"), "cgroup.subtree_control").unwrap(), "+memory");
         assert!(!enable(&dir, "hugetlb").unwrap());
+        // (Regular files stand in for the kernel's: they hold what was written last.)
+        std::fs::write(root.join("berth/cgroup.controllers"), "cpu memory pids\n").unwrap();
+        std::fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
+        std::fs::write(root.join("berth/cgroup.subtree_control"), "").unwrap();
+        enable_all(&dir, &[]);
+        assert_eq!(read_file(root, "cgroup.subtree_control").unwrap(), "+cpu +pids");
+        assert_eq!(read_file(&root.join("berth"), "cgroup.subtree_control").unwrap(), "+cpu +memory +pids");
     }
 }

@@ -42,7 +42,7 @@ pub struct CreateFlags {
 
 impl CreateFlags {
     /// `relay`: with no --console-socket, a terminal is relayed by this berth process.
-    pub fn options(&self, relay: bool) -> CreateOptions {
+    pub fn options(&self, g: &Global, relay: bool) -> CreateOptions {
         let console = match (&self.console_socket, relay) {
             (Some(path), _) => Console::Socket(path.clone()),
             (None, true) => Console::Relay,
@@ -58,11 +58,12 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             rootfs_overlay: self.rootfs_overlay,
             pidfd_socket: self.pidfd_socket.clone(),
+            systemd_cgroup: g.systemd_cgroup,
         }
     }
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
-    container::create(&g.root(), &a.id, &a.opts.options(false))?;
+    container::create(&g.root(), &a.id, &a.opts.options(g, false))?;
     Ok(0)
 }

@@ -44,7 +44,7 @@ pub struct Global {
     /// Log debug lines
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use systemd's cgroup driver (not implemented: refused with an error)
+    /// Use systemd's cgroup driver: the container's cgroup is a transient unit (cgroup v2 hosts)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: true, false or auto
@@ -169,12 +169,6 @@ pub fn dispatch(cli: &Cli) -> Result<i32, Failure> {
     if g.version {
         say(format_args!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION));
         return Ok(0);
-    }
-    if g.systemd_cgroup {
-        return Err(Failure {
-            message: "--systemd-cgroup: the systemd cgroup driver is not implemented yet".into(),
-            code: 1,
-        });
     }
     let Some(command) = &cli.command else {
         return Err(Failure { message: "no command given; see berth --help".into(), code: 1 });

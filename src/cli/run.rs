@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         if a.name.is_some() || a.tty || !a.command.is_empty() {
             return Err(Failure { message: "run: --name, --tty and a command go with --image".into(), code: 1 });
         }
-        return run_bundle(g, a, id, &a.opts.options(!a.detach), None);
+        return run_bundle(g, a, id, &a.opts.options(g, !a.detach), None);
     };
     let id = match (&a.name, &a.id) {
         (Some(_), Some(_)) => {
@@ -55,7 +55,7 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     let root = g.root();
     let request = RunRequest { id: &id, cmd: &a.command, tty: a.tty };
     let prepared = image::prepare_run(&root, &Reference::parse(reference), &request).map_err(run_failure)?;
-    let mut opts = a.opts.options(!a.detach);
+    let mut opts = a.opts.options(g, !a.detach);
     opts.generated = Some(prepared.config);
     let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
     if a.detach && a.name.is_none() && a.id.is_none() {

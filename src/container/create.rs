@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub rootfs_overlay: bool,
     /// --pidfd-socket: where a pidfd of the init goes once it is set up.
     pub pidfd_socket: Option<PathBuf>,
+    /// --systemd-cgroup: the cgroup is a transient systemd unit (cgroups::systemd).
+    pub systemd_cgroup: bool,
 }
 
 /// The annotation that asks for the overlay from the bundle itself.
@@ -94,6 +96,16 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
+            leave_scope(&mut made);
+            if let Some(scope) = &made.scope {
+                let dir = made.cgroups.first().map(|d| d.path.as_path());
+                if let Some(dir) = dir {
+                    cgroups::systemd::wait_released(dir, std::time::Duration::from_secs(2));
+                }
+                if let Err(c) = cgroups::systemd::stop(&scope.unit, dir) {
+                    crate::logging::warn(&format!("cleanup after failed create: {c}"));
+                }
+            }
             if let Err(c) = cgroups::destroy(&made.cgroups) {
                 crate::logging::warn(&format!("cleanup after failed create: {c}"));
             }
@@ -124,6 +136,99 @@ struct Made {
     resctrl: Option<crate::resctrl::Group>,
     /// A container in the runtime's mount namespace: what was mounted below its rootfs before.
     mounts_before: Option<Vec<u32>>,
+    /// The systemd unit started for the container (--systemd-cgroup).
+    scope: Option<Scope>,
+}
+
+/// A transient scope must hold a process when systemd starts it, and the init does not exist
+/// yet (its limits come first): berth starts the scope holding itself, the init is born into
+/// it, and berth goes back to its own cgroup (`home`).
+struct Scope {
+    unit: String,
+    home: Option<PathBuf>,
+    /// berth itself is still in the scope.
+    inside: bool,
+}
+
+/// Moves berth out of the container's scope, once.
+fn leave_scope(made: &mut Made) {
+    let Some(scope) = made.scope.as_mut().filter(|s| s.inside) else { return };
+    scope.inside = false;
+    match &scope.home {
+        Some(home) => {
+            if let Err(e) = cgroups::move_self(home) {
+                crate::logging::warn(&format!("leaving the container's scope {}: {e}", scope.unit));
+            }
+        }
+        None => crate::logging::warn(&format!(
+            "leaving the container's scope {}: berth's own cgroup is unknown",
+            scope.unit
+        )),
+    }
+}
+
+/// --systemd-cgroup: the container's unit and its cgroup directory, before anything is made.
+fn plan_unit(spec: &oci_spec::runtime::Spec, id: &str) -> Result<(cgroups::systemd::Unit, Vec<cgroups::CgroupDir>)> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    let path = match path.map(|p| p.to_str()) {
+        Some(None) => return Err(Error::InvalidConfig(format!("cgroupsPath {path:?} is not UTF-8"))),
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let unit = cgroups::systemd::unit_for(path, id)?;
+    let dirs = cgroups::systemd_dirs(&unit)?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup as an unprivileged user (a user's own systemd) is not implemented; run without it".into(),
+        ));
+    }
+    Ok((unit, dirs))
+}
+
+/// Starts the planned unit (berth inside it when it is a scope).
+fn start_unit(
+    unit: &cgroups::systemd::Unit,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    made: &mut Made,
+) -> Result<()> {
+    let home = cgroups::own_unified_dir();
+    let scope = unit.name.ends_with(".scope");
+    cgroups::systemd::start(unit, std::process::id(), resources)?;
+    made.scope = Some(Scope { unit: unit.name.clone(), home, inside: scope });
+    crate::logging::debug(&format!("systemd unit {} started", unit.name));
+    Ok(())
+}
+
+/// The cgroupfs driver: the container's directory in every hierarchy, and which of them
+/// berth is about to make (those not there yet), before any is made.
+fn plan_cgroups(spec: &oci_spec::runtime::Spec, id: &str, cgroup_dirs: &mut Vec<cgroups::CgroupDir>) -> Result<()> {
+    let hierarchies = cgroups::hierarchies()?;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
+    cgroups::plan(cgroup_dirs);
+    Ok(())
+}
+
+/// The cgroupfs driver: makes the planned directories.
+fn make_cgroups(cgroup_dirs: &mut Vec<cgroups::CgroupDir>) -> Result<()> {
+    if let Err(e) = cgroups::create(cgroup_dirs) {
+        // An unprivileged caller gets cgroups only where they were delegated to it.
+        if nix::unistd::geteuid().is_root() || !e.is_permission() {
+            return Err(e);
+        }
+        crate::logging::debug(&format!("rootless: running without a cgroup ({e})"));
+        let _ = cgroups::destroy(cgroup_dirs);
+        cgroup_dirs.clear();
+    }
+    // A cgroup that was there already may hold another container's processes: allowed (pods
+    // share one), but said, in runc's words, as its limits and freezing then apply to both.
+    if cgroup_dirs.iter().any(|d| !d.created) {
+        let found = cgroups::pids(cgroup_dirs).len();
+        if found > 0 {
+            crate::logging::warn(&format!("container's cgroup is not empty: {found} process(es) found"));
+        }
+    }
+    Ok(())
 }
 
 /// (the end this process keeps, the end the init sends the pty master on).
@@ -154,7 +259,6 @@ fn create_in(
     sockets: &Sockets,
     made: &mut Made,
 ) -> Result<State> {
-    let cgroup_dirs = &mut made.cgroups;
     let spec = &bundle.spec;
     // A bad profile is refused before anything exists; compiling here also keeps it off the
     // init's path.
@@ -164,10 +268,19 @@ fn create_in(
         made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
     }
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
-    let hierarchies = cgroups::hierarchies()?;
-    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
-    *cgroup_dirs = cgroups::container_dirs(&hierarchies, cgroups_path, id)?;
-    cgroups::plan(cgroup_dirs);
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    // Where the container's cgroups will be, before anything is made there.
+    let unit = match opts.systemd_cgroup {
+        true => {
+            let (unit, dirs) = plan_unit(spec, id)?;
+            made.cgroups = dirs;
+            Some(unit)
+        }
+        false => {
+            plan_cgroups(spec, id, &mut made.cgroups)?;
+            None
+        }
+    };
     let (creator_pid, creator_start) = super::procfs::myself()
         .ok_or_else(|| Error::Init { code: 125, msg: "create: cannot read its own /proc/self/stat".into() })?;
     let mut state = State {
@@ -181,8 +294,9 @@ fn create_in(
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: state_annotations(spec, overlay.as_ref()),
-        cgroups: cgroup_dirs.clone(),
+        cgroups: made.cgroups.clone(),
         resctrl: None,
+        systemd_unit: unit.as_ref().map(|u| u.name.clone()),
         hooks: spec.hooks().clone(),
         ptrace_execs: false,
         creating: Some(Creator { pid: creator_pid, start_time: creator_start }),
@@ -191,25 +305,13 @@ fn create_in(
     // The record comes before what it records: a create killed from here on leaves a
     // container that `state` shows as creating and `delete` takes apart.
     state.write_record(&dir.path)?;
-    if let Err(e) = cgroups::create(cgroup_dirs) {
-        // An unprivileged caller gets cgroups only where they were delegated to it.
-        if nix::unistd::geteuid().is_root() || !e.is_permission() {
-            return Err(e);
-        }
-        crate::logging::debug(&format!("rootless: running without a cgroup ({e})"));
-        let _ = cgroups::destroy(cgroup_dirs);
-        cgroup_dirs.clear();
+    match &unit {
+        Some(unit) => start_unit(unit, resources, made)?,
+        None => make_cgroups(&mut made.cgroups)?,
     }
-    // A cgroup that was there already may hold another container's processes: allowed (pods
-    // share one), but said, in runc's words, as its limits and freezing then apply to both.
-    if cgroup_dirs.iter().any(|d| !d.created) {
-        let found = cgroups::pids(cgroup_dirs).len();
-        if found > 0 {
-            crate::logging::warn(&format!("container's cgroup is not empty: {found} process(es) found"));
-        }
-    }
+    let cgroup_dirs = &mut made.cgroups;
+    cgroups::enable_controllers(cgroup_dirs, opts.systemd_cgroup);
     // Limits are in place before the init exists, so it never runs unconstrained.
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     if cgroup_dirs.is_empty() {
         if resources.is_some() {
             crate::logging::debug("rootless: resource limits ignored, no cgroup was delegated");
@@ -272,7 +374,10 @@ fn create_in(
         "create {id}: container setup, cgroups {:?}",
         made.cgroups.iter().map(|d| &d.path).collect::<Vec<_>>()
     ));
-    let pid = process::spawn(&cfg, &mut parent)?;
+    let spawned = process::spawn(&cfg, &mut parent);
+    // The init is in the scope now (or failed): berth goes back to its own cgroup.
+    leave_scope(made);
+    let pid = spawned?;
     crate::logging::debug(&format!("create {id}: init {pid} is ready and waits for start"));
     let net_devices = std::mem::take(&mut parent.net_devices);
     state.pid = pid.as_raw();

@@ -270,7 +270,17 @@ fn destroy(c: &Container) -> Result<()> {
         crate::rootfs::unmount_added(&c.state.rootfs, before)?;
     }
     // A process forked while we killed (a setup that was still cloning) is killed again.
-    cgroups::destroy_with(&c.state.cgroups, || kill_cgroup(&c.state.cgroups))
+    cgroups::destroy_with(&c.state.cgroups, || kill_cgroup(&c.state.cgroups))?;
+    match &c.state.systemd_unit {
+        Some(unit) => {
+            let dir = c.state.cgroups.first().map(|d| d.path.as_path());
+            if let Some(dir) = dir {
+                cgroups::systemd::wait_released(dir, Duration::from_secs(2));
+            }
+            cgroups::systemd::stop(unit, dir)
+        }
+        None => Ok(()),
+    }
 }
 
 fn kill_cgroup(dirs: &[cgroups::CgroupDir]) {

@@ -20,6 +20,11 @@ pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<()> {
         return Err(Error::ContainerNotRunning);
     }
     check_before_update(&c.state.cgroups, resources)?;
+    // systemd first, as runc does: it rewrites the files of the limits it knows, and the
+    // files then get the rest.
+    if let Some(unit) = &c.state.systemd_unit {
+        cgroups::systemd::set_properties(unit, resources)?;
+    }
     cgroups::apply(&c.state.cgroups, resources)
 }
 

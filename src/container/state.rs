@@ -31,6 +31,9 @@ pub struct State {
     /// linux.intelRdt: the resctrl groups the container's processes join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resctrl: Option<crate::resctrl::Group>,
+    /// --systemd-cgroup: the transient unit systemd holds the container's cgroup in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     #[serde(default)]
     pub hooks: Option<Hooks>,
     /// An exec gave a process CAP_SYS_PTRACE that the container's own processes cannot hold:
@@ -128,6 +131,7 @@ impl State {
             resctrl: None,
             hooks: None,
             ptrace_execs: false,
+            systemd_unit: None,
             creating: Some(Creator { pid: 0, start_time: 0 }),
             mounts_before: None,
         }
