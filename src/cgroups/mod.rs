@@ -205,11 +205,21 @@ pub fn pids(dirs: &[CgroupDir]) -> Vec<i32> {
 fn procs_below(dir: &Path, found: &mut Vec<i32>) -> std::io::Result<()> {
     let text = fs::read_to_string(dir.join("cgroup.procs"))?;
     found.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    if !has_sub_cgroups(dir) {
+        return Ok(());
+    }
     for sub in sub_cgroups(dir) {
         // A sub-cgroup removed meanwhile has no processes left to report.
         let _ = procs_below(&sub, found);
     }
     Ok(())
+}
+
+/// A cgroup directory's link count is 2 plus its sub-directories (kernfs keeps it so): one
+/// stat instead of reading the directory, on the path every delete takes.
+fn has_sub_cgroups(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(dir).map_or(true, |m| m.nlink() != 2)
 }
 
 fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
@@ -235,9 +245,6 @@ pub fn destroy_with(dirs: &[CgroupDir], mut busy: impl FnMut()) -> Result<()> {
 
 /// A cgroup directory after its sub-cgroups (made for exec --cgroup), deepest first.
 fn remove_tree(path: &Path, deadline: Instant, busy: &mut impl FnMut()) -> Result<()> {
-    for sub in sub_cgroups(path) {
-        remove_tree(&sub, deadline, busy)?;
-    }
     // An init that just exited leaves the cgroup populated for a moment: retry quickly first,
     // then back off.
     let mut pause = Duration::from_micros(100);
@@ -246,9 +253,17 @@ fn remove_tree(path: &Path, deadline: Instant, busy: &mut impl FnMut()) -> Resul
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                busy();
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
+                // Sub-cgroups are looked for only when the directory is refused: rare, and
+                // reading every directory first would cost each delete.
+                let subs = if has_sub_cgroups(path) { sub_cgroups(path) } else { Vec::new() };
+                if subs.is_empty() {
+                    busy();
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                for sub in subs {
+                    remove_tree(&sub, deadline, busy)?;
+                }
             }
             Err(source) => return Err(Error::Cgroup { op: "remove", path: path.to_path_buf(), source }),
         }
