@@ -82,6 +82,12 @@ fn pad(buf: &mut Vec<u8>, align: usize) {
     }
 }
 
+/// A fixed-size value at its natural alignment (its own size), little-endian.
+fn aligned(buf: &mut Vec<u8>, bytes: &[u8]) {
+    pad(buf, bytes.len());
+    buf.extend_from_slice(bytes);
+}
+
 fn alignment(sig: u8) -> usize {
     match sig {
         b'n' | b'q' => 2,
@@ -105,26 +111,11 @@ pub fn marshal(buf: &mut Vec<u8>, v: &Value) -> Result<()> {
     };
     match v {
         Value::Byte(b) => buf.push(*b),
-        Value::Bool(b) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&u32::from(*b).to_le_bytes());
-        }
-        Value::I32(n) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::U32(n) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::I64(n) => {
-            pad(buf, 8);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::U64(n) => {
-            pad(buf, 8);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
+        Value::Bool(b) => aligned(buf, &u32::from(*b).to_le_bytes()),
+        Value::I32(n) => aligned(buf, &n.to_le_bytes()),
+        Value::U32(n) => aligned(buf, &n.to_le_bytes()),
+        Value::I64(n) => aligned(buf, &n.to_le_bytes()),
+        Value::U64(n) => aligned(buf, &n.to_le_bytes()),
         Value::Str(s) | Value::Path(s) => string(buf, s)?,
         Value::Sig(s) => {
             if s.len() > 255 {

@@ -182,8 +182,7 @@ fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
 pub fn clone_bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let source = bind_source(m, bundle)?;
-    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
+    let c_source = c_path(&source)?;
     let fail = |op: &str, errno| Error::Mount {
         what: format!("{} ({op})", source.display()),
         target: m.destination().display().to_string(),
@@ -204,7 +203,7 @@ pub fn clone_bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
     Ok(Some(tree))
 }
 
-/// Attaches a bind source the parent cloned (detach_bind_sources) at `dest`.
+/// Attaches a detached bind tree (cloned by the parent, or idmapped here) at `dest`.
 fn attach_bind_tree(root: &Root, tree: &OwnedFd, source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
     let meta = nix::sys::stat::fstat(tree).map_err(|e| Error::io("bind mount source", source.display(), e.into()))?;
     let is_dir = meta.st_mode & libc::S_IFMT == libc::S_IFDIR;
@@ -248,10 +247,6 @@ pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Res
 /// A bind mount that shows file ownership through `userns`'s mapping: the source is cloned
 /// as a detached tree, marked idmapped, and attached at the destination.
 fn bind_idmapped(root: &Root, source: &Path, dest: &Path, opts: &MountOptions, userns: &std::fs::File) -> Result<()> {
-    let meta = std::fs::metadata(source).map_err(|e| Error::io("bind mount source", source.display(), e))?;
-    let target = if meta.is_dir() { root.mkdir_all(dest)? } else { root.create_file(dest)? };
-    let c_source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::InvalidConfig(format!("mount source {source:?} contains NUL")))?;
     let recursive = opts.flags.contains(MsFlags::MS_REC);
     let fail = |op: &'static str| {
         move |errno| Error::Mount {
@@ -261,15 +256,15 @@ fn bind_idmapped(root: &Root, source: &Path, dest: &Path, opts: &MountOptions, u
             errno,
         }
     };
-    let tree = crate::sys::open_tree_clone(&c_source, recursive).map_err(fail("open_tree"))?;
+    let tree = crate::sys::open_tree_clone(&c_path(source)?, recursive).map_err(fail("open_tree"))?;
     let all = opts.idmap == Some(super::options::Recursive::Yes) || recursive;
     crate::sys::mount_setattr_idmap(&tree, userns, all).map_err(fail("mount_setattr idmap"))?;
-    crate::sys::move_mount_to(&tree, &target).map_err(fail("move_mount"))?;
-    if !opts.remount_flags().is_empty() {
-        let mounted = root.resolve(dest).ctx("open", root.display(dest))?;
-        remount_bind(&mounted, opts.remount_flags(), &root.display(dest))?;
-    }
-    finish(root, dest, opts)
+    attach_bind_tree(root, &tree, source, dest, opts)
+}
+
+fn c_path(path: &Path) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::InvalidConfig(format!("mount source {path:?} contains NUL")))
 }
 
 /// Changes a bind mount's flags. Flags the kernel locked on the source mount (nosuid, nodev,
