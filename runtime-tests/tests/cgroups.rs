@@ -89,12 +89,29 @@ fn memory_limit_oom_kills_and_reports_it() {
     let pid = b.state()["pid"].as_i64().unwrap();
     std::fs::write(format!("/proc/{pid}/root/dev/shm/go"), "").unwrap();
     let lines = events.join().unwrap();
-    if runtime_is_runc() {
-        skip("events ending when the container stops: deliberate difference, runc 1.1.5's goes on until killed");
-    }
-    assert!(lines.iter().any(|l| l.contains("\"type\":\"oom\"")), "no oom event in {lines:?}");
-    assert!(lines.iter().any(|l| l.contains("\"type\":\"stats\"")), "no stats event");
     b.wait_status("stopped");
+    // A systemd scope goes away with its last process; a cgroupfs cgroup stays until delete.
+    if let Some(kills) = oom_kills(&b) {
+        assert!(kills > 0, "the cgroup counted no OOM kill");
+    }
+    let reported = lines.iter().any(|l| l.contains("\"type\":\"oom\""));
+    if runtime_is_runc() {
+        // runc 1.1.5 on cgroup v2 reads memory.events and cgroup.events in one loop and may see
+        // "populated 0" first: its events then end without the oom event (seen once in ~20 runs).
+        skip("events ending when the container stops, and the oom event itself: runc 1.1.5 races");
+        return;
+    }
+    assert!(reported, "no oom event in {lines:?}");
+    assert!(lines.iter().any(|l| l.contains("\"type\":\"stats\"")), "no stats event");
+}
+
+/// How many processes the kernel's OOM killer ended in the container's memory cgroup, if the
+/// cgroup is still there.
+fn oom_kills(b: &Bundle) -> Option<u64> {
+    let file = if pure_v2() { "memory.events" } else { "memory.oom_control" };
+    let text = std::fs::read_to_string(b.cgroup_dir("memory").join(file)).ok()?;
+    let count = text.lines().find_map(|l| l.strip_prefix("oom_kill "))?;
+    Some(count.trim().parse().expect("oom_kill is a number"))
 }
 
 #[test]
