@@ -5,6 +5,7 @@ pub mod atomic_file;
 pub mod cgroups;
 pub mod container;
 pub mod error;
+pub mod exec_path;
 pub mod features;
 pub mod hooks;
 pub mod image;

@@ -39,7 +39,7 @@ pub fn connect_to(path: &Path) -> Result<OwnedFd> {
 /// berth's unreaped child, whose pid nobody else can get.)
 pub fn open_checked(pid: Pid, start_time: u64) -> Result<OwnedFd> {
     let pidfd = crate::sys::pidfd_open(pid).ctx("pidfd_open", pid)?;
-    if !crate::container::procfs::is_alive(pid.as_raw(), start_time) {
+    if !crate::procfs::is_alive(pid.as_raw(), start_time) {
         return Err(Error::Init { code: 125, msg: format!("process {pid} exited before its pidfd was sent") });
     }
     Ok(pidfd)

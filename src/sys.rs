@@ -247,14 +247,9 @@ struct BpfProgAttachAttr {
     attach_flags: u32,
 }
 
-/// BPF_PROG_LOAD of a device-cgroup program; on failure, the errno and the verifier's log.
-pub fn bpf_prog_load_cgroup_device(prog: &[crate::cgroups::ebpf::Insn]) -> Result<OwnedFd, (Errno, String)> {
-    let insns: Vec<u64> = prog
-        .iter()
-        .map(|i| {
-            u64::from(i.code) | u64::from(i.regs) << 8 | u64::from(i.off as u16) << 16 | u64::from(i.imm as u32) << 32
-        })
-        .collect();
+/// BPF_PROG_LOAD of a device-cgroup program given as encoded `struct bpf_insn`s; on failure,
+/// the errno and the verifier's log.
+pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> Result<OwnedFd, (Errno, String)> {
     let license = c"Apache-2.0";
     let mut log = vec![0u8; 64 * 1024];
     let attr = BpfProgLoadAttr {
@@ -268,8 +263,8 @@ pub fn bpf_prog_load_cgroup_device(prog: &[crate::cgroups::ebpf::Insn]) -> Resul
         ..Default::default()
     };
     // SAFETY: `attr` points at `insns`, `license` and `log`, all alive across the call; its
-    // size is passed so the kernel reads only what we filled in. Little-endian x86_64 and
-    // aarch64 lay bpf_insn out as code, dst:4|src:4, off, imm, which `insns` encodes.
+    // size is passed so the kernel reads only what we filled in. Each u64 of `insns` is one
+    // 8-byte struct bpf_insn.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -308,8 +303,11 @@ pub fn bpf_prog_attach_cgroup_device(prog: &OwnedFd, cgroup_fd: RawFd) -> nix::R
     Errno::result(ret).map(drop)
 }
 
-/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); with FLAG_NEW_LISTENER the kernel returns
-/// the notification listener fd.
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER: the kernel returns a user-notification listener fd.
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); with SECCOMP_FILTER_FLAG_NEW_LISTENER the
+/// kernel returns the notification listener fd.
 pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> nix::Result<Option<OwnedFd>> {
     const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
     let prog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr() as *mut libc::sock_filter };
@@ -318,7 +316,7 @@ pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> n
     let ret =
         unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
     let ret = Errno::result(ret)?;
-    if flags & crate::security::seccomp::FLAG_NEW_LISTENER != 0 {
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
         // SAFETY: with NEW_LISTENER the return value is a new fd owned by nobody else.
         return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }));
     }

@@ -39,6 +39,17 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn { code, regs: (src << 4) | dst, off, imm }
 }
 
+impl Insn {
+    /// The 8 bytes of struct bpf_insn as a little-endian u64 (x86_64, aarch64): code,
+    /// dst:4|src:4, off, imm.
+    fn encoded(&self) -> u64 {
+        u64::from(self.code)
+            | u64::from(self.regs) << 8
+            | u64::from(self.off as u16) << 16
+            | u64::from(self.imm as u32) << 32
+    }
+}
+
 /// A rule as the filter sees it: None means "any".
 struct Rule {
     kind: Option<i32>,
@@ -132,8 +143,8 @@ fn block(rule: &Rule) -> Vec<Insn> {
 /// Loads the filter and attaches it to the cgroup directory, replacing one attached before
 /// (a single, non-multi attachment: `update` swaps it).
 pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    let prog = program(rules)?;
-    let prog_fd = crate::sys::bpf_prog_load_cgroup_device(&prog)
+    let insns: Vec<u64> = program(rules)?.iter().map(Insn::encoded).collect();
+    let prog_fd = crate::sys::bpf_prog_load_cgroup_device(&insns)
         .map_err(|(errno, log)| Error::sys("load eBPF device filter", log, errno))?;
     let cgroup: OwnedFd = std::fs::File::open(dir).map_err(|e| Error::io("open cgroup", dir.display(), e))?.into();
     crate::sys::bpf_prog_attach_cgroup_device(&prog_fd, cgroup.as_raw_fd())

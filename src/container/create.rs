@@ -8,11 +8,11 @@ use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 
 use super::dir::ContainerDir;
-use super::procfs::ProcStat;
 use super::state::{Creator, State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::{self, sealed_exe, start_gate, InitConfig};
+use crate::procfs::ProcStat;
 use crate::rootfs::overlay;
 use crate::security::seccomp;
 use crate::{cgroups, spec, tty};
@@ -281,7 +281,7 @@ fn create_in(
             None
         }
     };
-    let (creator_pid, creator_start) = super::procfs::myself()
+    let (creator_pid, creator_start) = crate::procfs::myself()
         .ok_or_else(|| Error::Init { code: 125, msg: "create: cannot read its own /proc/self/stat".into() })?;
     let mut state = State {
         // The spec the state is written to, as runc reports it, whatever the config's.

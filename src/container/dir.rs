@@ -210,7 +210,7 @@ fn holder(file: &File) -> Option<String> {
     if query.l_type == libc::F_UNLCK as i16 {
         return None;
     }
-    Some(format!("process {} ({})", query.l_pid, super::procfs::cmdline(query.l_pid)))
+    Some(format!("process {} ({})", query.l_pid, crate::procfs::cmdline(query.l_pid)))
 }
 
 /// Ids become directory names: nothing that could climb out of the root or hide.

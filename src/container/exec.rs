@@ -9,12 +9,12 @@ use oci_spec::runtime::{Process, Spec};
 
 use super::create::{console_channel, write_pid_file, Console, CONFIG_COPY};
 use super::lifecycle::load;
-use super::procfs;
 use super::state::Status;
 use crate::error::{Error, Result};
 use crate::process::exec::{self, ExecConfig};
 use crate::process::namespaces::open_init_namespaces;
 use crate::process::sealed_exe;
+use crate::procfs;
 use crate::security::seccomp;
 
 pub struct ExecOptions {

@@ -12,11 +12,11 @@ use nix::unistd::Pid;
 
 use super::create::CONFIG_COPY;
 use super::dir::ContainerDir;
-use super::procfs;
 use super::state::{State, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookPoint};
 use crate::process::start_gate;
+use crate::procfs;
 use crate::{cgroups, sys};
 
 pub struct Container {

@@ -4,7 +4,6 @@ mod create;
 mod dir;
 mod exec;
 mod lifecycle;
-pub mod procfs;
 mod resources;
 mod state;
 

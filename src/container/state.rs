@@ -62,7 +62,7 @@ pub struct Creator {
 impl Creator {
     /// Whether the creator still runs: then the container is its to finish or undo.
     pub fn is_alive(&self) -> bool {
-        super::procfs::is_alive(self.pid, self.start_time)
+        crate::procfs::is_alive(self.pid, self.start_time)
     }
 }
 

@@ -13,9 +13,9 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{Process, Spec};
 
+use super::init_config::{parent_makes_overlay, InitConfig};
 use super::launch::{self, Program};
 use super::namespaces::{self, Plan};
-use super::spawn::InitConfig;
 use super::start_gate;
 use super::sync::{Channel, Message};
 use super::sysctl;
@@ -114,7 +114,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     if !shares_mounts {
         rootfs::isolate(spec, cfg.rootfs)?;
     }
-    let overlay_tree = if super::spawn::parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
+    let overlay_tree = if parent_makes_overlay(cfg, plan) { receive_overlay(ch)? } else { None };
     let ask_bind_source = |index| {
         ch.send(&Message::CloneBindSource { index })?;
         match ch.recv_with_fd()? {

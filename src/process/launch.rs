@@ -18,8 +18,9 @@ use nix::errno::Errno;
 use nix::unistd::{chdir, getcwd};
 use oci_spec::runtime::{Linux, LinuxCapabilities, Process};
 
-use super::{exec_path, mempolicy, personality, sched};
+use super::{mempolicy, personality, sched};
 use crate::error::{Error, Result};
+use crate::exec_path;
 use crate::security::seccomp::{self, Compiled};
 use crate::security::{self, capabilities, credentials, lsm, rlimits};
 

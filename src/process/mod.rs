@@ -2,10 +2,10 @@
 //! talking over the sync channel.
 
 pub mod exec;
-pub mod exec_path;
 pub mod fds;
-pub mod init;
-pub mod launch;
+mod init;
+mod init_config;
+mod launch;
 pub mod mempolicy;
 pub mod namespaces;
 pub mod personality;
@@ -14,11 +14,12 @@ pub mod sealed_exe;
 pub mod spawn;
 pub mod start_gate;
 pub mod supervise;
-pub mod sync;
+mod sync;
 mod sysctl;
 pub mod userns;
 
-pub use spawn::{spawn, InitConfig, ParentSide};
+pub use init_config::InitConfig;
+pub use spawn::{spawn, ParentSide};
 
 /// Where a forked container process was born.
 pub struct Forked {

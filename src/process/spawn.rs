@@ -1,8 +1,6 @@
 //! The parent's half of the spawn sequence (design.md, steps 2 and 4): clone the init, write
 //! its id maps, run the runtime-side create hooks when it asks, and wait for "ready".
 
-use std::path::Path;
-
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -10,37 +8,11 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use super::init;
+use super::init_config::{parent_makes_overlay, InitConfig};
 use super::namespaces::{self, ParentNamespaces, Plan};
 use super::sync::{self, Channel, Message, Waited};
-use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result};
 use crate::rootfs::path::Root;
-use crate::security::seccomp::Compiled;
-use std::os::fd::OwnedFd;
-
-/// What the init needs; it reaches the child as a copy of the parent's memory.
-pub struct InitConfig<'a> {
-    pub id: &'a str,
-    pub spec: &'a Spec,
-    pub bundle: &'a Path,
-    pub rootfs: &'a Path,
-    /// The listening socket `start` connects to (start_gate); the init waits on it.
-    pub start: &'a OwnedFd,
-    pub cgroups: &'a [CgroupDir],
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
-    /// fds 3 .. 3+preserve_fds pass into the container (--preserve-fds, LISTEN_FDS).
-    pub preserve_fds: u32,
-    pub extra_env: Vec<String>,
-    /// With process.terminal: the connected socket the pty master is sent on.
-    pub console: Option<&'a std::os::fd::OwnedFd>,
-    pub seccomp: Option<&'a Compiled>,
-    /// Per config mount: the user namespace of an idmapped mount.
-    pub idmaps: &'a [Option<std::fs::File>],
-    pub overlay: Option<&'a crate::rootfs::overlay::Layers>,
-    /// linux.intelRdt: the resctrl groups the init joins with its cgroups.
-    pub resctrl: Option<&'a crate::resctrl::Group>,
-}
 
 /// What the parent does when the init asks.
 pub trait ParentSide {
@@ -163,13 +135,6 @@ fn handshake(
             None => return Err(Error::Init { code: 125, msg: "container init exited before it was ready".into() }),
         }
     }
-}
-
-/// The parent makes the container's overlay while the init sets itself up (their work
-/// overlaps), unless the container has a user namespace: there the init mounts it from inside,
-/// so the overlay belongs to that namespace as an unprivileged engine's would.
-pub(super) fn parent_makes_overlay(cfg: &InitConfig, plan: &Plan) -> bool {
-    cfg.overlay.is_some() && !plan.in_userns()
 }
 
 fn send_overlay(layers: &crate::rootfs::overlay::Layers, spec: &Spec, ch: &Channel) -> Result<()> {

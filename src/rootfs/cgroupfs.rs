@@ -7,32 +7,41 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 
-use super::mounts::{bind, fs_mount, remount_bind, MountContext};
+use super::mount_ops::{bind, fs_mount, remount_bind};
 use super::options::{self, MountOptions};
 use super::path::Root;
+use crate::cgroups::CgroupDir;
 use crate::error::{Error, Result, SysContext};
 
-pub fn mount_cgroupfs(root: &Root, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
+/// `new_cgroupns`: the container has its own cgroup namespace, so each hierarchy is a fresh
+/// cgroupfs mount rooted at its cgroup; without one it is a bind of the host's directory.
+pub fn mount_cgroupfs(
+    root: &Root,
+    dest: &Path,
+    opts: &MountOptions,
+    cgroups: &[CgroupDir],
+    new_cgroupns: bool,
+) -> Result<()> {
     let fs_flags = opts.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME | MsFlags::MS_RDONLY);
-    if let [only] = ctx.cgroups {
+    if let [only] = cgroups {
         if only.unified {
-            return mount_one(root, dest, &only.path, "cgroup2", None, fs_flags, ctx);
+            return mount_one(root, dest, &only.path, "cgroup2", None, fs_flags, new_cgroupns);
         }
     }
     let tmpfs =
         MountOptions { flags: fs_flags - MsFlags::MS_RDONLY, data: vec!["mode=755".into()], ..Default::default() };
     let target = root.mkdir_all(dest)?;
     fs_mount("tmpfs", &target, "tmpfs", &tmpfs, root.display(dest))?;
-    for h in ctx.cgroups {
+    for h in cgroups {
         let path = &h.path;
         let name = h.mountpoint.file_name().map(|n| n.to_owned()).unwrap_or_else(|| "unified".into());
         let sub = dest.join(&name);
         if h.unified {
-            mount_one(root, &sub, path, "cgroup2", None, fs_flags, ctx)?;
+            mount_one(root, &sub, path, "cgroup2", None, fs_flags, new_cgroupns)?;
         } else {
             let data = h.controllers.join(",");
-            mount_one(root, &sub, path, "cgroup", Some(&data), fs_flags, ctx)?;
+            mount_one(root, &sub, path, "cgroup", Some(&data), fs_flags, new_cgroupns)?;
             link_comounted(root, dest, &name.to_string_lossy(), &h.controllers)?;
         }
     }
@@ -52,9 +61,9 @@ fn mount_one(
     fstype: &str,
     data: Option<&str>,
     flags: MsFlags,
-    ctx: &MountContext,
+    new_cgroupns: bool,
 ) -> Result<()> {
-    if ctx.new_cgroupns {
+    if new_cgroupns {
         let target = root.mkdir_all(dest)?;
         let opts =
             MountOptions { flags, data: data.map(|d| vec![d.to_string()]).unwrap_or_default(), ..Default::default() };

@@ -11,7 +11,7 @@ use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::mounts::bind;
+use super::mount_ops::bind;
 use super::options;
 use super::path::Root;
 use crate::error::{Error, Result, SysContext};

@@ -3,6 +3,7 @@
 
 mod cgroupfs;
 mod devices;
+mod mount_ops;
 mod mounts;
 mod options;
 pub mod overlay;
@@ -131,7 +132,7 @@ pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool, shares_mounts: bool) ->
             nix::sys::stat::Mode::empty(),
         )
         .ctx("open", "/")?;
-        mounts::remount_bind(&slash, MsFlags::MS_RDONLY, "/")?;
+        mount_ops::remount_bind(&slash, MsFlags::MS_RDONLY, "/")?;
     }
     if spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
         mount(None::<&str>, "/", None::<&str>, root_propagation(spec)?, None::<&str>).ctx("set propagation of", "/")?;

@@ -121,7 +121,7 @@ pub fn warm(tree: &Root, spec: &oci_spec::runtime::Spec) {
     look(process.cwd());
     if let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) {
         let env = process.env().as_deref().unwrap_or_default();
-        crate::process::exec_path::candidates(arg0, env).iter().find(|p| look(p));
+        crate::exec_path::candidates(arg0, env).iter().find(|p| look(p));
     }
 }
 

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::fstat;
 
-use super::mounts::remount_bind;
+use super::mount_ops::remount_bind;
 use super::path::{fd_path, Root};
 use crate::error::{Error, Result, SysContext};
 

@@ -47,7 +47,7 @@ impl Compiled {
 const FLAG_TSYNC: u32 = 1;
 const FLAG_LOG: u32 = 2;
 const FLAG_SPEC_ALLOW: u32 = 4;
-pub(crate) const FLAG_NEW_LISTENER: u32 = 8;
+const FLAG_NEW_LISTENER: u32 = crate::sys::SECCOMP_FILTER_FLAG_NEW_LISTENER;
 pub(crate) const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 
 /// The return value seccompiler is asked for where NOTIFY is meant; swapped for

@@ -1,9 +1,5 @@
 //! Reading /proc/self/mountinfo: the mount table berth consults for cgroup hierarchies, for
 //! the parent of the rootfs and for the host mounts `--no-pivot` hides.
-//!
-//! Parsed by hand, not with the procfs crate: a mountinfo line is six fields, a separator and
-//! three more, and every create reads the table once on its fast path; the crate's parser
-//! builds a map of every option of every mount for the same answer.
 
 use std::path::PathBuf;
 
