@@ -116,10 +116,7 @@ fn run_one(point: HookPoint, hook: &Hook, state_json: &str) -> Result<()> {
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     let Some(signal) = status.signal() else { return status.to_string() };
-    // SAFETY: strsignal returns a pointer to a static or thread-local NUL-terminated string,
-    // read at once and copied.
-    let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) };
-    format!("signal: {}", name.to_string_lossy().to_lowercase())
+    format!("signal: {}", crate::sys::signal_description(signal).to_lowercase())
 }
 
 fn wait_with_timeout(

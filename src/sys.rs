@@ -1,5 +1,7 @@
 //! Thin wrappers for the syscalls nix does not offer. Each unsafe block is one syscall whose
 //! arguments are plain integers or pointers to memory we own for the duration of the call.
+//! The only file of the crate allowed unsafe code (Cargo.toml denies it everywhere else).
+#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -477,4 +479,63 @@ pub fn personality(persona: u32) -> nix::Result<u32> {
     // SAFETY: an integer argument only; -1 is the error return.
     let ret = unsafe { libc::personality(persona as libc::c_ulong) };
     Errno::result(ret).map(|p| p as u32)
+}
+
+/// accept4(SOCK_CLOEXEC) on a listening socket, again after EINTR; the connection is ours.
+pub fn accept_cloexec(listener: &OwnedFd) -> nix::Result<OwnedFd> {
+    loop {
+        match nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
+            // SAFETY: accept4 returned a new fd that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// recvmsg of one packet into `buf`, again after EINTR, with the first fd it carried
+/// (SCM_RIGHTS, received close-on-exec). Returns the bytes read (0: the peer closed).
+pub fn recv_with_fd(socket: &OwnedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let msg = match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            received => received?,
+        };
+        let mut fd = None;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+            }
+        }
+        return Ok((msg.bytes, fd));
+    }
+}
+
+/// Whether `fd` is open in this process (F_GETFD does not say EBADF).
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the flags of whatever `fd` is, if anything.
+    let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    ret != -1 || Errno::last() != Errno::EBADF
+}
+
+/// What a signal number means, as strsignal(3) says it ("Bad system call").
+pub fn signal_description(signal: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local NUL-terminated string,
+    // read at once and copied.
+    let text = unsafe { CStr::from_ptr(libc::strsignal(signal)) };
+    text.to_string_lossy().into_owned()
+}
+
+/// prlimit(2) on this process. nix's setrlimit cannot take every resource number the runtime
+/// spec names (RLIMIT_RTTIME, for one), so the number is passed as given.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
+    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: prlimit on ourselves (pid 0) with a pointer to a live rlimit and no old-value
+    // pointer.
+    let ret = unsafe { libc::prlimit(0, resource as _, &limit, std::ptr::null_mut()) };
+    Errno::result(ret).map(drop)
 }

@@ -9,8 +9,7 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sys::socket::{
-    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, UnixAddr,
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, setsid};
@@ -91,19 +90,8 @@ pub fn recv_master(socket: &OwnedFd) -> Result<OwnedFd> {
 
 fn recv_fd(socket: &OwnedFd) -> Result<OwnedFd> {
     let mut name = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx("receive pty master", "console")?;
-    for cmsg in msg.cmsgs().ctx("read control message", "console")? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS just installed this fd in our table; we are its only owner.
-                return Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(*fd) });
-            }
-        }
-    }
-    Err(Error::Init { code: 125, msg: "console: no pty master received".into() })
+    let (_, master) = crate::sys::recv_with_fd(socket, &mut name).ctx("receive pty master", "console")?;
+    master.ok_or_else(|| Error::Init { code: 125, msg: "console: no pty master received".into() })
 }
 
 /// The peer becomes stdin, stdout, stderr and the controlling terminal of a new session.

@@ -24,9 +24,12 @@ fn malformed_json() {
     assert_refused(&b, &out, "parse config");
 }
 
+/// What the error must say, and the change to an otherwise good config that causes it.
+type Mistake = (&'static str, Box<dyn Fn(&mut serde_json::Value)>);
+
 #[test]
 fn config_mistakes() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<Mistake> = vec![
         ("unsupported ociVersion", Box::new(|c| c["ociVersion"] = json!("2.0.0"))),
         ("does not exist", Box::new(|c| c["root"]["path"] = json!("no-such-rootfs"))),
         (

@@ -127,7 +127,7 @@ fn exec_detached_writes_pid_file() {
     let ns = |p: i64| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
     assert_eq!(ns(pid as i64), ns(init));
     let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmdline.starts_with("sleep\0300"), "{cmdline:?}");
+    assert!(cmdline.starts_with("sleep\x00300"), "{cmdline:?}");
 }
 
 #[test]

@@ -314,7 +314,7 @@ fn joins_a_user_namespace_by_path() {
     assert!(b.run_detached(&[]).status.success());
     let init = b.state()["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
-    assert_eq!(status_field(&status, "NSpid").split('\t').last().unwrap(), "1");
+    assert_eq!(status_field(&status, "NSpid").split('\t').next_back().unwrap(), "1");
     assert_eq!(status_field(&status, "Uid").split('\t').next().unwrap(), "100000");
     assert!(b.cmd(&["delete", "--force", &b.id]).status.success());
     b.assert_nothing_left();

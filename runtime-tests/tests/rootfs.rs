@@ -11,7 +11,7 @@ fn mount_of<'a>(mountinfo: &'a str, dest: &str) -> (&'a str, &'a str, &'a str) {
     let line = mountinfo
         .lines()
         .filter(|l| l.split(' ').nth(4) == Some(dest))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("{dest} is not mounted:\n{mountinfo}"));
     let (left, right) = line.split_once(" - ").unwrap();
     let right: Vec<&str> = right.split(' ').collect();
@@ -183,7 +183,7 @@ fn every_rootfs_propagation_with_the_rootfs_a_mount_point_or_not() {
         all.retain(|p| !p.ends_with("unbindable"));
     }
     for mount_point in [false, true] {
-        for propagation in all.iter().copied() {
+        for propagation in all.iter() {
             let mut b = Bundle::new("rootprop");
             let _shared = mount_point.then(|| SharedMountPoint::new(b.dir.join("rootfs")));
             b.config["linux"]["rootfsPropagation"] = json!(propagation);

@@ -159,7 +159,7 @@ pub fn join_self(dirs: &[CgroupDir], born_in_unified: bool) -> Result<()> {
 /// Whether /sys/fs/cgroup is one cgroup2 hierarchy (no v1 controllers beside it).
 pub fn unified_only() -> bool {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
 }
 
 /// The container's cgroup2 directory, opened for CLONE_INTO_CGROUP.

@@ -9,9 +9,6 @@
 
 use std::os::fd::RawFd;
 
-use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg};
-
 use crate::error::{Error, Result, SysContext};
 
 /// `--preserve-fds N` (and systemd's LISTEN_FDS) pass fds 3..3+N into the container: each must
@@ -20,9 +17,7 @@ use crate::error::{Error, Result, SysContext};
 /// (runc does exactly that with its cgroup directory fd).
 pub fn check_passed(count: u32) -> Result<()> {
     for fd in 3..3i32.saturating_add_unsigned(count) {
-        // SAFETY: F_GETFD only reads the flags of whatever `fd` is, if anything.
-        let fd_ref = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        if let Err(Errno::EBADF) = fcntl(fd_ref, FcntlArg::F_GETFD) {
+        if !crate::sys::fd_is_open(fd) {
             return Err(Error::InvalidArgument(format!(
                 "--preserve-fds {count}: fd {fd} was not passed to berth, so there is nothing to preserve there"
             )));
@@ -77,8 +72,8 @@ mod tests {
         match crate::sys::clone_fork(nix::sched::CloneFlags::empty()).unwrap() {
             None => {
                 let ok = close_all_except(&[0, 1, 2, keep]).is_ok()
-                    && fcntl(&a, FcntlArg::F_GETFD).is_ok()
-                    && fcntl(&b, FcntlArg::F_GETFD) == Err(Errno::EBADF);
+                    && crate::sys::fd_is_open(keep)
+                    && !crate::sys::fd_is_open(gone);
                 crate::sys::exit_now(if ok { 0 } else { 1 });
             }
             Some(child) => {

@@ -11,15 +11,14 @@
 //! seccomp NOTIFY listener when its filter has one (loaded only then, right before execve);
 //! `start` delivers the listener and answers before the init goes on.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::socket::{
-    accept4, bind, listen, recvmsg, sendmsg, socket, AddressFamily, Backlog, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType, UnixAddr,
+    bind, listen, sendmsg, socket, AddressFamily, Backlog, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 
 use crate::error::{Error, Result, SysContext};
@@ -63,14 +62,7 @@ pub fn open(state_dir: &Path) -> Result<OwnedFd> {
 
 /// The init's side: blocks until `start` connects.
 pub fn wait(listener: &OwnedFd) -> Result<OwnedFd> {
-    loop {
-        match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-            // SAFETY: accept4 returned a new fd that nothing else owns.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("wait for", "start", e)),
-        }
-    }
+    crate::sys::accept_cloexec(listener).map_err(|e| Error::sys("wait for", "start", e))
 }
 
 /// The init's side: the seccomp NOTIFY listener, as soon as its filter is loaded; waits until
@@ -134,20 +126,9 @@ pub fn next_report(
         }
     }
     let mut report = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut report)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx("receive", "start report")?;
-    let len = msg.bytes;
+    let (len, listener) = crate::sys::recv_with_fd(conn, &mut report).ctx("receive", "start report")?;
     if len == 0 {
         return Err(init_gone());
-    }
-    let mut listener = None;
-    for c in msg.cmsgs().ctx("read control message", "start report")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
-            listener = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
-        }
     }
     match (report[0], listener) {
         (b'L', Some(fd)) => Ok(Some(fd)),

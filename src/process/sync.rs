@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{FromRawFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::RawFd;
 
 use nix::sys::socket::{
-    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType,
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -141,24 +140,7 @@ impl Channel {
 
     pub fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; self.next_size()?];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let (n, fd) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("receive", "sync channel", e)),
-                Ok(msg) => {
-                    let mut fd = None;
-                    for c in msg.cmsgs().ctx("read control message", "sync channel")? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
-                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
-                        }
-                    }
-                    break (msg.bytes, fd);
-                }
-            }
-        };
+        let (n, fd) = crate::sys::recv_with_fd(&self.fd, &mut buf).ctx("receive", "sync channel")?;
         if n == 0 {
             return Ok(None);
         }

@@ -198,7 +198,7 @@ pub fn clone_bind_source(m: &Mount, bundle: &Path) -> Result<Option<OwnedFd>> {
     // The clone of a shared host mount would be the host's peer: a mount the container makes
     // below it would appear on the host. A slave, as the init's own bind of its (already
     // slave) view would be.
-    crate::sys::mount_setattr_propagation(&tree, MsFlags::MS_SLAVE.bits() as u64, true)
+    crate::sys::mount_setattr_propagation(&tree, MsFlags::MS_SLAVE.bits(), true)
         .map_err(|errno| fail("make slave", errno))?;
     Ok(Some(tree))
 }

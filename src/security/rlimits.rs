@@ -7,15 +7,9 @@ use crate::error::{Error, Result};
 
 pub fn apply(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
-        let resource = resource_id(r.typ());
-        let limit = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
-        // SAFETY: prlimit on ourselves (pid 0) with a pointer to a live rlimit and no old-value
-        // pointer; nix's setrlimit cannot take every resource number the spec names.
-        let ret = unsafe { libc::prlimit(0, resource as _, &limit, std::ptr::null_mut()) };
-        if ret != 0 {
-            let errno = nix::errno::Errno::last();
-            return Err(Error::sys("setrlimit", format!("{:?} soft={} hard={}", r.typ(), r.soft(), r.hard()), errno));
-        }
+        crate::sys::set_rlimit(resource_id(r.typ()), r.soft(), r.hard()).map_err(|errno| {
+            Error::sys("setrlimit", format!("{:?} soft={} hard={}", r.typ(), r.soft(), r.hard()), errno)
+        })?;
     }
     Ok(())
 }
