@@ -21,8 +21,9 @@ fn main() {
 /// the whole 64 KiB around it (the kernel's fault-around), and the ~450 functions a lifecycle
 /// runs were spread over 3 MB of text. Two linker options shrink it:
 /// - `--symbol-ordering-file` puts those functions first and together (the list is
-///   link/hot-text.order, made by scripts/link-order; a stale entry is skipped, so a stale
-///   list costs memory, never correctness);
+///   link/hot-text.order, made by scripts/link-order for the tree it is run on and not kept
+///   in git; scripts/test makes it before it tests a build; without it, or with a stale
+///   one, entries are skipped: it costs memory, never correctness);
 /// - `-z pack-relative-relocs` (DT_RELR, glibc 2.36) stores the PIE's ~10,000 relative
 ///   relocations in a few KiB instead of 250 KiB that ld.so reads at every start.
 ///
