@@ -387,6 +387,18 @@ pub fn fsmount_detached(fstype: &CStr, strings: &[(&CStr, &CStr)], flags: &[&CSt
     Ok(unsafe { OwnedFd::from_raw_fd(Errno::result(ret)? as RawFd) })
 }
 
+/// Whether a new filesystem context of type `fstype` accepts `key=value` (fsopen and one
+/// fsconfig; nothing is created or mounted).
+pub fn fs_takes_string(fstype: &CStr, key: &CStr, value: &CStr) -> bool {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: `fstype` is NUL-terminated and alive for the call; the result is a new fd.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    let Ok(fd) = Errno::result(ret) else { return false };
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let context = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    fsconfig(&context, FSCONFIG_SET_STRING, Some(key), Some(value)).is_ok()
+}
+
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;

@@ -151,6 +151,76 @@ fn exec_children_expose_nothing_to_a_privileged_container() {
     attack_exec_children("expose-priv", &caps, 60);
 }
 
+/// A pod's containers share one pid namespace (Kubernetes' shareProcessNamespace): containers
+/// created into the pid namespace of a ptrace-capable one must not show it a runtime process
+/// with the host's root, cwd or a host directory fd while they are set up. berth's init forks
+/// into a joined pid namespace only after pivot_root, where procfs takes `pidns=` (Linux 6.17).
+#[test]
+fn inits_joining_a_pid_namespace_expose_nothing_to_it() {
+    if berth_only("runc 1.1.5's init shows a joined pid namespace the host's root while it sets up") {
+        return;
+    }
+    if !procfs_takes_pidns() {
+        return skip(
+            "this kernel's procfs has no pidns= option (Linux 6.17): berth's init joins a pid namespace at its clone",
+        );
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = binary_digest();
+    let mut pod = Bundle::new("expose-pod");
+    pod.add_caps(&PTRACE);
+    pod.install(&attacker(), "/bin/attack");
+    let m = marker(&pod);
+    pod.config["process"]["args"] = json!(["/bin/attack", "scan", "120", m.host_rel, m.name]);
+    pod.save();
+    let out_path = pod.dir.join("attack.out");
+    let mut run = pod.berth();
+    run.args(["run", "--detach", "--bundle"]).arg(&pod.dir).arg(&pod.id);
+    run.stdout(std::fs::File::create(&out_path).unwrap()).stderr(Stdio::null());
+    assert!(run.status().unwrap().success());
+    let pid_namespace = format!("/proc/{}/ns/pid", pod.state()["pid"]);
+    let mut member = Bundle::new("expose-member");
+    for ns in member.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(pid_namespace);
+        }
+    }
+    member.sh("ls /proc | grep -c '^[0-9]'");
+    member.save();
+    for i in 0..40 {
+        // Started from the directory that holds the marker: a host cwd would show it.
+        let out = member
+            .berth()
+            .current_dir(&pod.dir)
+            .args(["run", "--bundle"])
+            .arg(&member.dir)
+            .arg(&member.id)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "run {i}: {}", stderr(&out));
+        // Its /proc is the pod's: the attack program, the member's own sh and ls at least.
+        let seen: u32 = stdout(&out).trim().parse().unwrap();
+        assert!(seen >= 2, "run {i}: the member's /proc shows {seen} processes");
+    }
+    let out = pod.cmd(&["exec", &pod.id, "touch", "/dev/shm/stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_status("stopped");
+    let r = report(&std::fs::read_to_string(&out_path).unwrap());
+    assert!(r.findings.is_empty(), "the pod reached the host through a member's runtime process: {:?}", r.findings);
+    assert!(r.captured > 0, "the attack never saw a runtime process: the test proves nothing");
+    assert_eq!(r.captured, r.sealed);
+    assert_eq!(binary_digest(), before, "the runtime binary changed");
+}
+
+/// Whether this kernel's procfs takes `pidns=` (Linux 6.17): a mount over /proc in a
+/// throwaway mount namespace (unshare makes its mounts private) tells.
+fn procfs_takes_pidns() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-m", "mount", "-t", "proc", "-o", "pidns=/proc/self/ns/pid", "proc", "/proc"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A created container's init is still the runtime until `start`: a process exec'd into it
 /// (with CAP_SYS_PTRACE) looks at it, holds its executable, and tries to write it once the
 /// runtime has gone.

@@ -3,11 +3,12 @@
 //! channel; after it, they go to the container's stderr (the parent has gone).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
@@ -136,6 +137,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
         overlay: cfg.overlay,
         overlay_tree: overlay_tree.as_ref(),
         mount_label: spec.linux().as_ref().and_then(|l| l.mount_label().as_deref()),
+        proc_pidns: plan.late_pid_join.as_deref(),
     };
     let root = rootfs::prepare(spec, cfg.rootfs, &ctx)?;
     if let Some(console) = cfg.console {
@@ -149,7 +151,16 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     rootfs::protect(spec, &root)?;
     drop(root);
     let state = run_create_hooks(spec, cfg.rootfs, ch)?;
-    rootfs::enter(spec, cfg.rootfs, cfg.no_pivot, shares_mounts)?;
+    let late_pid_namespace = plan
+        .late_pid_join
+        .as_ref()
+        .map(|p| File::open(p).map_err(|e| Error::io("open namespace", p.display(), e)))
+        .transpose()?;
+    rootfs::enter(cfg.rootfs, cfg.no_pivot, shares_mounts)?;
+    if let Some(namespace) = late_pid_namespace {
+        fork_into_joined_pid_namespace(namespace, ch)?;
+    }
+    rootfs::finish_root(spec)?;
     let linux = spec.linux().as_ref();
     let program =
         launch::prepare(process, linux, false, plan.in_userns(), &cfg.extra_env, cfg.preserve_fds, cfg.seccomp)?;
@@ -244,6 +255,14 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     unshare(CloneFlags::CLONE_NEWPID).ctx("unshare", "pid namespace")?;
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
+}
+
+/// The init has its root, cwd and mounts from the container now: only from here on may the
+/// processes already in the joined pid namespace see it. The namespace's fd is gone before.
+fn fork_into_joined_pid_namespace(namespace: File, ch: &Channel) -> Result<()> {
+    setns(namespace.as_fd(), CloneFlags::CLONE_NEWPID).ctx("join namespace", "pid")?;
+    drop(namespace);
     super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
 }
 

@@ -22,6 +22,12 @@ pub struct Plan {
     pub parent_joins: Vec<(CloneFlags, PathBuf)>,
     /// Other namespaces joined by the init, after the user namespace.
     pub init_joins: Vec<(CloneFlags, PathBuf)>,
+    /// A pid namespace joined by path that the init forks into only after pivot_root, so that
+    /// the processes already in it (a pod's other containers) never see a berth process with
+    /// the host's root, cwd or mounts; its /proc is mounted with `pidns=` (Linux 6.17) to show
+    /// that namespace all the same. None where the kernel lacks that option, or the container
+    /// has a user namespace: the parent then joins it before the clone (parent_joins).
+    pub late_pid_join: Option<PathBuf>,
     pub time_offsets: Vec<(String, i64, u32)>,
 }
 
@@ -47,9 +53,12 @@ pub fn plan(spec: &Spec) -> Plan {
         new_time: false,
         parent_joins: Vec::new(),
         init_joins: Vec::new(),
+        late_pid_join: None,
         time_offsets: Vec::new(),
     };
     let linux = spec.linux().as_ref();
+    let has_user_namespace =
+        linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|all| all.iter().any(|ns| ns.typ() == T::User));
     for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
         let f = flag(ns.typ());
         match (ns.typ(), ns.path().clone()) {
@@ -60,6 +69,7 @@ pub fn plan(spec: &Spec) -> Plan {
             }
             (T::Cgroup, None) => plan.new_cgroup = true,
             (T::Time, None) => plan.new_time = true,
+            (T::Pid, Some(p)) if !has_user_namespace && procfs_takes_pidns(&p) => plan.late_pid_join = Some(p),
             (T::Pid | T::Time, Some(p)) => plan.parent_joins.push((f, p)),
             (_, Some(p)) => plan.init_joins.push((f, p)),
             (_, None) => plan.clone_flags |= f,
@@ -79,6 +89,13 @@ impl Plan {
     pub fn has_new(&self, f: CloneFlags) -> bool {
         self.clone_flags.contains(f)
     }
+}
+
+/// Whether this kernel's procfs takes the `pidns=` mount option (Linux 6.17), asked of a
+/// filesystem context that is never mounted.
+fn procfs_takes_pidns(path: &std::path::Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
+    crate::sys::fs_takes_string(c"proc", c"pidns", &path)
 }
 
 pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<()> {

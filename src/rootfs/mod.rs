@@ -114,10 +114,9 @@ pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
     Ok(())
 }
 
-/// Makes the rootfs `/`, then applies root.readonly and rootfsPropagation to it. In the
-/// runtime's own mount namespace (`shares_mounts`) the rootfs is only chrooted into: a
-/// pivot_root or a move there would change the host's root.
-pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool, shares_mounts: bool) -> Result<()> {
+/// Makes the rootfs `/`. In the runtime's own mount namespace (`shares_mounts`) the rootfs is
+/// only chrooted into: a pivot_root or a move there would change the host's root.
+pub fn enter(rootfs: &Path, no_pivot: bool, shares_mounts: bool) -> Result<()> {
     if shares_mounts {
         pivot::chroot_into(rootfs)?;
     } else if no_pivot {
@@ -125,6 +124,12 @@ pub fn enter(spec: &Spec, rootfs: &Path, no_pivot: bool, shares_mounts: bool) ->
     } else {
         pivot::pivot(rootfs)?;
     }
+    Ok(())
+}
+
+/// root.readonly and rootfsPropagation, applied to the new `/` (through /proc/self, so by a
+/// process the container's /proc shows).
+pub fn finish_root(spec: &Spec) -> Result<()> {
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let slash = nix::fcntl::open(
             "/",

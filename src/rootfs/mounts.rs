@@ -31,6 +31,8 @@ pub struct MountContext<'a> {
     pub overlay_tree: Option<&'a std::os::fd::OwnedFd>,
     /// linux.mountLabel (SELinux), given to the filesystems that take a context.
     pub mount_label: Option<&'a str>,
+    /// The pid namespace a procfs shows when the init is not in it yet (`pidns=`).
+    pub proc_pidns: Option<&'a Path>,
 }
 
 /// A read-only /dev gets things put in it after it is mounted (the devices, /dev/pts, the
@@ -80,6 +82,9 @@ pub fn mount_entry(root: &Root, m: &Mount, ctx: &MountContext, index: usize, rea
             let source = m.source().as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| fstype.to_string());
             if matches!(fstype, "proc" | "sysfs") {
                 require_plain_directory(root, dest, fstype)?;
+            }
+            if let Some(pidns) = ctx.proc_pidns.filter(|_| fstype == "proc") {
+                opts.data.push(format!("pidns={}", pidns.display()));
             }
             let target = root.mkdir_all(dest)?;
             if opts.copy_up && fstype == "tmpfs" {
