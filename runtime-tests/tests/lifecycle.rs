@@ -107,6 +107,14 @@ fn list_shows_containers() {
     assert_eq!(json[0]["status"], "created");
     let table = stdout(&b.cmd(&["list"]));
     assert!(table.starts_with("ID") && table.contains(&b.id) && table.contains("created"), "{table}");
+    // Columns as runc's tabwriter lays them out: every cell of a column starts where its
+    // heading does, after at least one space.
+    let header = table.lines().next().unwrap();
+    let row = table.lines().find(|l| l.starts_with(&b.id)).unwrap().as_bytes();
+    for heading in ["PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] {
+        let at = header.find(heading).unwrap();
+        assert!(row[at - 1] == b' ' && row[at] != b' ', "{heading} column misaligned:\n{table}");
+    }
 }
 
 #[test]

@@ -30,22 +30,21 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
             super::say(serde_json::Value::Array(all));
         }
         "table" => {
-            super::say(format_args!(
-                "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            ));
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
             for c in &containers {
                 let status = c.status();
                 let pid = if status == berth::container::Status::Stopped { 0 } else { c.state.pid };
-                let owner = owner(c);
-                super::say(format_args!(
-                    "{:<20} {:<10} {:<10} {:<40} {:<32} {owner}",
-                    c.state.id,
-                    pid,
-                    status,
-                    c.state.bundle.display(),
-                    c.state.created
-                ));
+                rows.push([
+                    c.state.id.clone(),
+                    pid.to_string(),
+                    status.to_string(),
+                    c.state.bundle.display().to_string(),
+                    c.state.created.clone(),
+                    owner(c).to_string(),
+                ]);
+            }
+            for line in table(&rows) {
+                super::say(line);
             }
         }
         other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),
@@ -59,5 +58,36 @@ fn owner(c: &berth::container::Container) -> &str {
         "root"
     } else {
         &c.state.owner
+    }
+}
+
+/// Lays rows out as runc's tabwriter does (minimum width 12, padding 3): every column but the
+/// last as wide as its widest cell plus three spaces, at least 12.
+fn table<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let widths: Vec<usize> = (0..N.saturating_sub(1))
+        .map(|col| rows.iter().map(|r| r[col].chars().count() + 3).max().unwrap_or(0).max(12))
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(&widths) {
+                line.push_str(&format!("{cell:<width$}"));
+            }
+            line.push_str(&row[N - 1]);
+            line
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_as_runcs_tabwriter() {
+        let rows =
+            [["ID", "STATUS", "OWNER"].map(String::from), ["a-long-container-id", "created", "root"].map(String::from)];
+        assert_eq!(
+            super::table(&rows),
+            ["ID                    STATUS      OWNER", "a-long-container-id   created     root"]
+        );
     }
 }
