@@ -53,10 +53,12 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
     };
     container::validate_id(&id).map_err(run_failure)?;
     let root = g.root();
-    let request = RunRequest { id: &id, cmd: &a.command, tty: a.tty };
+    let state_dir = container::state_dir(&root, &id);
+    let request = RunRequest { id: &id, state_dir: &state_dir, cmd: &a.command, tty: a.tty };
     let prepared = image::prepare_run(&root, &Reference::parse(reference), &request).map_err(run_failure)?;
     let mut opts = a.opts.options(g, !a.detach);
     opts.generated = Some(prepared.config);
+    opts.image_layers = Some(prepared.layers);
     let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
     if a.detach && a.name.is_none() && a.id.is_none() {
         super::say(id);

@@ -3,14 +3,16 @@
 mod create;
 mod dir;
 mod exec;
+mod images;
 mod lifecycle;
 pub mod procfs;
 mod resources;
 mod state;
 
-pub use create::{create, Console, CreateOptions, Created, OVERLAY_ANNOTATION};
+pub use create::{create, Console, CreateOptions, Created};
 pub use dir::{state_dir, validate_id, ContainerDir};
 pub use exec::{exec, saved_config, ExecOptions, Execd};
+pub use images::{gc, usage, LayerUsage};
 pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};
 pub use resources::{events, pids, stats_event, update};
 pub use state::{State, Status};

@@ -12,11 +12,10 @@ mod source;
 mod template;
 mod unpack;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use cache::{CacheLock, CachedLayer, Store};
-pub use config::{IMAGE_ANNOTATION, LAYERS_ANNOTATION, STOP_SIGNAL_ANNOTATION};
+pub use config::STOP_SIGNAL_ANNOTATION;
 pub use digest::{hex, Digest};
 
 use crate::error::{Error, Result};
@@ -47,15 +46,20 @@ impl Reference {
     }
 }
 
-/// A container's config made from an image, and the hold against `gc` to keep until the
-/// container's state names its layers.
+/// A container's config made from an image, its cached layer directories (top first: the
+/// overlay's lower layers), and the hold against `gc` to keep until the container's state
+/// names those layers.
 pub struct Prepared {
     pub config: crate::spec::Bundle,
+    pub layers: Vec<PathBuf>,
     pub hold: CacheLock,
 }
 
 pub struct RunRequest<'a> {
     pub id: &'a str,
+    /// The container's state directory: the generated config's bundle. Its existing means the
+    /// id is taken.
+    pub state_dir: &'a Path,
     pub cmd: &'a [String],
     pub tty: bool,
 }
@@ -63,7 +67,8 @@ pub struct RunRequest<'a> {
 /// Caches the image's layers and makes the container's config, in memory: no bundle is
 /// written. The config's copy lives in the container's state directory, which `state` reports
 /// as its bundle; its rootfs is `Store::mountpoint`, an empty directory every image container
-/// mounts its overlay on inside its own mount namespace.
+/// mounts its overlay on inside its own mount namespace. `root`: the runtime root the layer
+/// cache is under.
 pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Result<Prepared> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::Image {
@@ -83,26 +88,28 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
         let hold = store.hold_against_gc()?;
         if template.layers.iter().all(|d| store.is_cached(d)) {
             store.make_mountpoint()?;
-            return prepared(root, req.id, template.fill(req.id), hold);
+            let layers = template.layers.iter().rev().map(|d| store.layer_rootfs(d)).collect();
+            return prepared(req, template.fill(req.id), layers, hold);
         }
     }
     // Before any unpacking, which may take a while (with a template, creating the container
     // finds out).
-    if crate::container::state_dir(root, req.id).exists() {
+    if req.state_dir.exists() {
         return Err(Error::ContainerExists(req.id.into()));
     }
-    let (raw, hold) = generate(&store, reference, key.as_ref(), req, &wanted, rootfs)?;
-    prepared(root, req.id, raw, hold)
+    let (raw, layers, hold) = generate(&store, reference, key.as_ref(), req, &wanted, rootfs)?;
+    prepared(req, raw, layers, hold)
 }
 
-fn prepared(root: &Path, id: &str, raw: Vec<u8>, hold: CacheLock) -> Result<Prepared> {
-    let config = crate::spec::Bundle::generated(crate::container::state_dir(root, id), raw)?;
-    Ok(Prepared { config, hold })
+fn prepared(req: &RunRequest, raw: Vec<u8>, layers: Vec<PathBuf>, hold: CacheLock) -> Result<Prepared> {
+    let config = crate::spec::Bundle::generated(req.state_dir.to_path_buf(), raw)?;
+    Ok(Prepared { config, layers, hold })
 }
 
 /// The image resolved (or its remembered resolution recalled), its layers cached, and the
 /// container's config generated; kept as a template for the next run of the same request.
-/// Returns the config and the hold against gc taken before the layers were cached.
+/// Returns the config, the layer directories (top first) and the hold against gc taken before
+/// the layers were cached.
 fn generate(
     store: &Store,
     reference: &Reference,
@@ -110,7 +117,7 @@ fn generate(
     req: &RunRequest,
     wanted: &template::Request,
     rootfs: &str,
-) -> Result<(Vec<u8>, CacheLock)> {
+) -> Result<(Vec<u8>, Vec<PathBuf>, CacheLock)> {
     let mut source = None;
     let image = match key.and_then(resolved::recall) {
         Some(image) => image,
@@ -143,11 +150,11 @@ fn generate(
         let layers = image.layers.iter().map(|l| l.diff_id.clone()).collect();
         if let Some(template) = template::Template::make(encode(&spec)?, layers) {
             template::keep(key, wanted, &template);
-            return Ok((template.fill(req.id), hold));
+            return Ok((template.fill(req.id), lower, hold));
         }
         spec["hostname"] = serde_json::json!(req.id);
     }
-    Ok((encode(&spec)?, hold))
+    Ok((encode(&spec)?, lower, hold))
 }
 
 fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
@@ -156,30 +163,6 @@ fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
     let path = bundle.join("config.json");
     let text = serde_json::to_vec(spec).map_err(|e| Error::io("encode", path.display(), e.into()))?;
     std::fs::write(&path, text).map_err(|e| Error::io("write", path.display(), e))
-}
-
-/// The lower layers a config asks for, each required to be a layer of berth's cache.
-pub fn cached_layers(root: &Path, annotation: &str) -> Result<Vec<PathBuf>> {
-    let cache = Store::new(root).layers_dir();
-    annotation
-        .split(':')
-        .map(|p| {
-            let path = PathBuf::from(p);
-            let inside = path.strip_prefix(&cache).ok().map(|rest| rest.components().collect::<Vec<_>>());
-            match inside.as_deref() {
-                Some([std::path::Component::Normal(hex), std::path::Component::Normal(rootfs)])
-                    if rootfs.to_str() == Some("rootfs")
-                        && Digest::parse(&format!("sha256:{}", hex.to_string_lossy())).is_some() =>
-                {
-                    Ok(path)
-                }
-                _ => Err(Error::InvalidConfig(format!(
-                    "annotation {LAYERS_ANNOTATION}: {p:?} is not a layer of the image cache {}",
-                    cache.display()
-                ))),
-            }
-        })
-        .collect()
 }
 
 /// `berth unpack`: the image flattened into BUNDLE/rootfs (whiteouts applied) with a
@@ -200,7 +183,7 @@ pub fn unpack_bundle(reference: &Reference, bundle: &Path, cmd: &[String]) -> Re
         let request = config::Request { id: &id, image: &reference.text, cmd, tty: false, rootfs: "rootfs" };
         let mut spec = config::spec_for(&image.config, &request, std::slice::from_ref(&rootfs))?;
         // A flat bundle runs anywhere: no overlay, no cache.
-        spec["annotations"] = serde_json::json!({ IMAGE_ANNOTATION: reference.text });
+        spec["annotations"] = serde_json::json!({ crate::annotations::IMAGE: reference.text });
         write_bundle(bundle, &spec)
     });
     if result.is_err() {
@@ -217,50 +200,8 @@ fn unpack_layers(source: &source::Source, image: &manifest::Image, rootfs: &Path
     Ok(())
 }
 
-/// One cached layer and the containers whose rootfs it is part of.
-pub struct LayerUsage {
-    pub digest: Digest,
-    pub layer: CachedLayer,
-    pub containers: Vec<String>,
-}
-
-pub fn usage(root: &Path) -> Result<Vec<LayerUsage>> {
-    let store = Store::new(root);
-    let users = container_layers(root)?;
-    Ok(store
-        .layers()
-        .into_iter()
-        .map(|(digest, layer)| {
-            let dir = store.layer_rootfs(&digest);
-            let containers = users.iter().filter(|(_, l)| l.contains(&dir)).map(|(id, _)| id.clone()).collect();
-            LayerUsage { digest, layer, containers }
-        })
-        .collect())
-}
-
-/// Removes every cached layer no container uses; returns the removed digests.
-pub fn gc(root: &Path) -> Result<Vec<Digest>> {
-    let store = Store::new(root);
-    let _no_runs = store.exclude_runs()?;
-    let users = container_layers(root)?;
-    let mut removed = Vec::new();
-    for (digest, _) in store.layers() {
-        let dir = store.layer_rootfs(&digest);
-        if !users.iter().any(|(_, layers)| layers.contains(&dir)) && store.remove(&digest)? {
-            removed.push(digest);
-        }
-    }
+/// `gc`: every remembered resolution and template goes; the next run of each image reads it
+/// again.
+pub fn forget_resolved(store: &Store) {
     resolved::forget_all(store.dir());
-    Ok(removed)
-}
-
-/// (container id, its cached lower layers) for every container under the root.
-fn container_layers(root: &Path) -> Result<Vec<(String, HashSet<PathBuf>)>> {
-    Ok(crate::container::list(root)?
-        .into_iter()
-        .filter_map(|c| {
-            let layers = c.state.annotations.get(LAYERS_ANNOTATION)?;
-            Some((c.state.id.clone(), layers.split(':').map(PathBuf::from).collect()))
-        })
-        .collect())
 }
