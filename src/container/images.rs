@@ -43,7 +43,6 @@ pub fn gc(root: &Path) -> Result<Vec<Digest>> {
             removed.push(digest);
         }
     }
-    crate::image::forget_resolved(&store);
     Ok(removed)
 }
 

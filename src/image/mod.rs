@@ -7,9 +7,7 @@ mod cache;
 mod config;
 mod digest;
 mod manifest;
-mod resolved;
 mod source;
-mod template;
 mod unpack;
 
 use std::path::{Path, PathBuf};
@@ -25,21 +23,18 @@ pub struct Reference {
     pub path: PathBuf,
     pub tag: Option<String>,
     pub text: String,
-    /// What `parse` found at the whole text, kept so the run does not look again.
-    pub found: Option<std::fs::Metadata>,
 }
 
 impl Reference {
     /// A path that exists as written wins over splitting off a tag, so "dir:with:colons" works.
     pub fn parse(text: &str) -> Reference {
-        let found = std::fs::metadata(text).ok();
-        let whole = Reference { path: PathBuf::from(text), tag: None, text: text.to_string(), found };
-        if whole.found.is_some() {
+        let whole = Reference { path: PathBuf::from(text), tag: None, text: text.to_string() };
+        if whole.path.exists() {
             return whole;
         }
         match text.rsplit_once(':') {
             Some((path, tag)) if !tag.contains('/') && !path.is_empty() => {
-                Reference { path: PathBuf::from(path), tag: Some(tag.to_string()), text: text.to_string(), found: None }
+                Reference { path: PathBuf::from(path), tag: Some(tag.to_string()), text: text.to_string() }
             }
             _ => whole,
         }
@@ -77,84 +72,28 @@ pub fn prepare_run(root: &Path, reference: &Reference, req: &RunRequest) -> Resu
         });
     }
     let store = Store::new(root);
-    let key = resolved::Key::of_reference(store.dir(), reference);
     let mountpoint = store.mountpoint();
     let Some(rootfs) = mountpoint.to_str() else {
         return Err(Error::InvalidConfig(format!("runtime root {root:?} is not UTF-8, as config.json must be")));
     };
-    let wanted = template::Request::new(&reference.text, req.cmd, req.tty, rootfs);
-    if let Some(template) = key.as_ref().and_then(|k| template::recall(k, &wanted)) {
-        // gc waits for this hold; a layer it removed before is found missing here.
-        let hold = store.hold_against_gc()?;
-        if template.layers.iter().all(|d| store.is_cached(d)) {
-            store.make_mountpoint()?;
-            let layers = template.layers.iter().rev().map(|d| store.layer_rootfs(d)).collect();
-            return prepared(req, template.fill(req.id), layers, hold);
-        }
-    }
-    // Before any unpacking, which may take a while (with a template, creating the container
-    // finds out).
+    // Before any unpacking, which may take a while.
     if req.state_dir.exists() {
         return Err(Error::ContainerExists(req.id.into()));
     }
-    let (raw, layers, hold) = generate(&store, reference, key.as_ref(), req, &wanted, rootfs)?;
-    prepared(req, raw, layers, hold)
-}
-
-fn prepared(req: &RunRequest, raw: Vec<u8>, layers: Vec<PathBuf>, hold: CacheLock) -> Result<Prepared> {
-    let config = crate::spec::Bundle::generated(req.state_dir.to_path_buf(), raw)?;
-    Ok(Prepared { config, layers, hold })
-}
-
-/// The image resolved (or its remembered resolution recalled), its layers cached, and the
-/// container's config generated; kept as a template for the next run of the same request.
-/// Returns the config, the layer directories (top first) and the hold against gc taken before
-/// the layers were cached.
-fn generate(
-    store: &Store,
-    reference: &Reference,
-    key: Option<&resolved::Key>,
-    req: &RunRequest,
-    wanted: &template::Request,
-    rootfs: &str,
-) -> Result<(Vec<u8>, Vec<PathBuf>, CacheLock)> {
-    let mut source = None;
-    let image = match key.and_then(resolved::recall) {
-        Some(image) => image,
-        None => {
-            let image =
-                manifest::read(source.insert(source::Source::open(&reference.path)?), reference.tag.as_deref())?;
-            if let Some(key) = key {
-                resolved::remember(key, &image);
-            }
-            image
-        }
-    };
+    let source = source::Source::open(&reference.path)?;
+    let image = manifest::read(&source, reference.tag.as_deref())?;
+    // gc waits for this hold; a layer it removed before is found missing here.
     let hold = store.hold_against_gc()?;
     for layer in image.layers.iter().filter(|l| !store.is_cached(&l.diff_id)) {
-        let source = match source {
-            Some(ref s) => s,
-            None => source.insert(source::Source::open(&reference.path)?),
-        };
-        store.ensure(source, layer)?;
+        store.ensure(&source, layer)?;
     }
     store.make_mountpoint()?;
-    let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
+    let layers: Vec<PathBuf> = image.layers.iter().rev().map(|l| store.layer_rootfs(&l.diff_id)).collect();
     let request = config::Request { id: req.id, image: &reference.text, cmd: req.cmd, tty: req.tty, rootfs };
-    let mut spec = config::spec_for(&image.config, &request, &lower)?;
-    let encode = |spec: &serde_json::Value| {
-        serde_json::to_vec(spec).map_err(|e| Error::io("encode config for", req.id, e.into()))
-    };
-    if let Some(key) = key {
-        spec["hostname"] = serde_json::json!(template::HOSTNAME_HOLE);
-        let layers = image.layers.iter().map(|l| l.diff_id.clone()).collect();
-        if let Some(template) = template::Template::make(encode(&spec)?, layers) {
-            template::keep(key, wanted, &template);
-            return Ok((template.fill(req.id), lower, hold));
-        }
-        spec["hostname"] = serde_json::json!(req.id);
-    }
-    Ok((encode(&spec)?, lower, hold))
+    let spec = config::spec_for(&image.config, &request, &layers)?;
+    let raw = serde_json::to_vec(&spec).map_err(|e| Error::io("encode config for", req.id, e.into()))?;
+    let config = crate::spec::Bundle::generated(req.state_dir.to_path_buf(), raw)?;
+    Ok(Prepared { config, layers, hold })
 }
 
 fn write_bundle(bundle: &Path, spec: &serde_json::Value) -> Result<()> {
@@ -198,10 +137,4 @@ fn unpack_layers(source: &source::Source, image: &manifest::Image, rootfs: &Path
         cache::unpack_layer(source, layer, rootfs, unpack::Whiteouts::Apply)?;
     }
     Ok(())
-}
-
-/// `gc`: every remembered resolution and template goes; the next run of each image reads it
-/// again.
-pub fn forget_resolved(store: &Store) {
-    resolved::forget_all(store.dir());
 }
