@@ -19,7 +19,11 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
                 super::say(line);
             }
         }
-        other => return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 }),
+        other => {
+            // A missing container is reported before a bad format, as it always was.
+            berth::container::pids(&g.root(), &a.id)?;
+            return Err(Failure { message: format!("unknown --format {other:?}: use table or json"), code: 1 });
+        }
     }
     Ok(0)
 }
