@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::annotations::features as names;
 use crate::process::{mempolicy, personality, sched};
 use crate::rootfs::MOUNT_OPTION_NAMES;
 
@@ -42,15 +43,15 @@ pub fn features() -> Value {
         // I/O priority classes, personality domains and flags berth applies, and that it
         // applies execCPUAffinity.
         "annotations": {
-            "org.berth.version": crate::VERSION,
-            "org.berth.commit": crate::COMMIT,
-            "org.berth.process.scheduler.policies": sched::POLICIES.join(","),
-            "org.berth.process.scheduler.flags": sched::FLAGS.join(","),
-            "org.berth.process.ioPriority.classes": sched::IO_CLASSES.join(","),
-            "org.berth.process.execCPUAffinity": "initial,final",
-            "org.berth.linux.personality.domains": personality::DOMAINS.join(","),
-            "org.berth.linux.personality.flags": personality::FLAGS.map(|(name, _)| name).join(","),
-            "org.berth.pidfdSocket": "true"
+            names::VERSION: crate::VERSION,
+            names::COMMIT: crate::COMMIT,
+            names::SCHEDULER_POLICIES: sched::POLICIES.join(","),
+            names::SCHEDULER_FLAGS: sched::FLAGS.join(","),
+            names::IO_PRIORITY_CLASSES: sched::IO_CLASSES.join(","),
+            names::EXEC_CPU_AFFINITY: "initial,final",
+            names::PERSONALITY_DOMAINS: personality::DOMAINS.join(","),
+            names::PERSONALITY_FLAGS: personality::FLAGS.map(|(name, _)| name).join(","),
+            names::PIDFD_SOCKET: "true"
         }
     })
 }

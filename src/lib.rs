@@ -1,6 +1,7 @@
 //! berth: an OCI container runtime as a library. The CLI (src/cli) turns flags into calls here;
 //! nothing in this crate parses flags, and nothing in the CLI makes syscalls.
 
+pub mod annotations;
 pub mod atomic_file;
 pub mod cgroups;
 pub mod container;

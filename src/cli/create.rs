@@ -57,6 +57,7 @@ impl CreateFlags {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             rootfs_overlay: self.rootfs_overlay,
+            image_layers: None,
             pidfd_socket: self.pidfd_socket.clone(),
             systemd_cgroup: g.systemd_cgroup,
         }

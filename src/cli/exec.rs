@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use berth::container::{self, Console, ExecOptions};
-use berth::process::supervise::{block_forwarded_signals, supervise};
 use oci_spec::runtime::{Capabilities, Capability, Process};
 
 use super::{Failure, Global};
@@ -82,14 +81,11 @@ fn exec(g: &Global, a: &Args) -> Result<i32, Failure> {
         sub_cgroup: a.cgroup.clone(),
         pidfd_socket: a.pidfd_socket.clone(),
     };
-    let signals = (!a.detach).then(block_forwarded_signals);
-    let execd = container::exec(&g.root(), &a.id, &opts).map_err(Failure::from)?;
-    let Some(signals) = signals else { return Ok(0) };
-    let console = match &execd.console {
-        Some(socket) => Some(berth::tty::recv_master(socket).map_err(Failure::from)?),
-        None => None,
-    };
-    supervise(execd.pid, console, &signals).map_err(Failure::from)
+    if a.detach {
+        container::exec(&g.root(), &a.id, &opts)?;
+        return Ok(0);
+    }
+    Ok(container::exec_wait(&g.root(), &a.id, &opts)?)
 }
 
 fn fail(message: String) -> Failure {
@@ -100,23 +96,7 @@ fn fail(message: String) -> Failure {
 /// (as runc builds it).
 fn build_process(g: &Global, a: &Args) -> Result<Process, Failure> {
     if let Some(path) = &a.process {
-        let text = if path.as_os_str() == "-" {
-            berth::process::sealed_exe::stdin_once().map_err(|e| fail(format!("read process from stdin: {e}")))?
-        } else {
-            std::fs::read_to_string(path).map_err(|e| fail(format!("read process {}: {e}", path.display())))?
-        };
-        let parse = |e: serde_json::Error| fail(format!("parse process {}: {e}", path.display()));
-        let mut process: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
-        // A process without a user runs as the container's own process does.
-        if process.get("user").is_none() {
-            let spec = container::saved_config(&g.root(), &a.id)?;
-            if let (Some(object), Some(init)) = (process.as_object_mut(), spec.process().as_ref()) {
-                object.insert("user".into(), serde_json::to_value(init.user()).unwrap_or_default());
-            }
-        }
-        // Checked as the config's process is: what berth cannot apply is refused by name.
-        let text = serde_json::to_vec(&process).map_err(parse)?;
-        return Ok(berth::spec::parse_process(&text, path)?);
+        return Ok(container::process_from_file(&g.root(), &a.id, path)?);
     }
     if a.command.is_empty() {
         return Err(fail("exec needs a command, or --process".into()));

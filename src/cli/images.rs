@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use berth::container;
 use berth::image::{self, Reference};
 use serde_json::json;
 
@@ -32,7 +33,7 @@ pub fn unpack(a: &UnpackArgs) -> Result<i32, Failure> {
 }
 
 pub fn images(g: &Global, a: &ImagesArgs) -> Result<i32, Failure> {
-    let layers = image::usage(&g.root())?;
+    let layers = container::usage(&g.root())?;
     match a.format.as_str() {
         "json" => {
             let list: Vec<_> = layers
@@ -64,7 +65,7 @@ pub fn images(g: &Global, a: &ImagesArgs) -> Result<i32, Failure> {
 }
 
 pub fn gc(g: &Global) -> Result<i32, Failure> {
-    for digest in image::gc(&g.root())? {
+    for digest in container::gc(&g.root())? {
         super::say(format_args!("removed {digest}"));
     }
     Ok(0)

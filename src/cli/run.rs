@@ -1,7 +1,4 @@
-use berth::container;
-use berth::image::{self, Reference, RunRequest};
-use berth::process::supervise::{block_forwarded_signals, supervise};
-use nix::unistd::Pid;
+use berth::container::{self, ImageRun, RunOptions};
 
 use super::create::CreateFlags;
 use super::{Failure, Global};
@@ -35,6 +32,8 @@ pub struct Args {
 /// create + start + wait. Exits with the container's status, 128+N for signal N, or 1 when it
 /// never ran, as runc does.
 pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
+    let how = RunOptions { detach: a.detach, keep: a.keep };
+    let opts = a.opts.options(g, !a.detach);
     let Some(reference) = &a.image else {
         let Some(id) = &a.id else {
             return Err(Failure { message: "run: a container id is required (or --image)".into(), code: 1 });
@@ -42,66 +41,21 @@ pub fn run(g: &Global, a: &Args) -> Result<i32, Failure> {
         if a.name.is_some() || a.tty || !a.command.is_empty() {
             return Err(Failure { message: "run: --name, --tty and a command go with --image".into(), code: 1 });
         }
-        return run_bundle(g, a, id, &a.opts.options(g, !a.detach), None);
+        return container::run(&g.root(), id, &opts, how).map_err(run_failure);
     };
     let id = match (&a.name, &a.id) {
         (Some(_), Some(_)) => {
             return Err(Failure { message: "run: give the id once, as --name or as an argument".into(), code: 1 })
         }
-        (Some(id), None) | (None, Some(id)) => id.clone(),
-        (None, None) => generated_id().map_err(run_failure)?,
+        (Some(id), None) | (None, Some(id)) => Some(id.as_str()),
+        (None, None) => None,
     };
-    container::validate_id(&id).map_err(run_failure)?;
-    let root = g.root();
-    let request = RunRequest { id: &id, cmd: &a.command, tty: a.tty };
-    let prepared = image::prepare_run(&root, &Reference::parse(reference), &request).map_err(run_failure)?;
-    let mut opts = a.opts.options(g, !a.detach);
-    opts.generated = Some(prepared.config);
-    let code = run_bundle(g, a, &id, &opts, Some(prepared.hold));
-    if a.detach && a.name.is_none() && a.id.is_none() {
-        super::say(id);
+    let request = ImageRun { image: reference, id, cmd: &a.command, tty: a.tty };
+    let ran = container::run_image(&g.root(), &request, opts, how).map_err(run_failure)?;
+    if a.detach && id.is_none() {
+        super::say(ran.id);
     }
-    code
-}
-
-/// `hold` keeps `gc` off an image's layers until the created container's state names them.
-fn run_bundle(
-    g: &Global,
-    a: &Args,
-    id: &str,
-    opts: &container::CreateOptions,
-    hold: Option<image::CacheLock>,
-) -> Result<i32, Failure> {
-    let signals = (!a.detach).then(block_forwarded_signals);
-    if !a.detach {
-        berth::process::supervise::become_subreaper();
-    }
-    let created = container::create(&g.root(), id, opts).map_err(run_failure)?;
-    drop(hold);
-    let console = match &created.console {
-        Some(socket) => Some(berth::tty::recv_master(socket).map_err(run_failure)?),
-        None => None,
-    };
-    if let Err(e) = container::start(&g.root(), id) {
-        let _ = container::delete(&g.root(), id, true);
-        return Err(run_failure(e));
-    }
-    let Some(signals) = signals else { return Ok(0) };
-    let code = supervise(Pid::from_raw(created.state.pid), console, &signals).map_err(run_failure)?;
-    if !a.keep {
-        container::delete(&g.root(), id, true)?;
-    }
-    Ok(code)
-}
-
-/// 12 hex digits, as docker's short ids.
-fn generated_id() -> berth::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| berth::Error::io("read", "/dev/urandom", e))?;
-    Ok(image::hex(&bytes))
+    Ok(ran.code)
 }
 
 /// runc's exit status when `run` fails before or instead of the container's process: 1,

@@ -15,7 +15,7 @@ use crate::process::{self, sealed_exe, start_gate, InitConfig};
 use crate::procfs::ProcStat;
 use crate::rootfs::overlay;
 use crate::security::seccomp;
-use crate::{cgroups, spec, tty};
+use crate::{annotations, cgroups, spec, tty};
 
 pub const CONFIG_COPY: &str = "config.json";
 
@@ -43,16 +43,15 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// Run on an overlay: the bundle's rootfs read-only below, a container layer on top.
     pub rootfs_overlay: bool,
+    /// An image's cached layer directories, top first (`run --image`): the rootfs is an
+    /// overlay of them with a container layer on top, and `state` names them
+    /// (annotations::IMAGE_LAYERS) so that `gc` keeps them while the container exists.
+    pub image_layers: Option<Vec<PathBuf>>,
     /// --pidfd-socket: where a pidfd of the init goes once it is set up.
     pub pidfd_socket: Option<PathBuf>,
     /// --systemd-cgroup: the cgroup is a transient systemd unit (cgroups::systemd).
     pub systemd_cgroup: bool,
 }
-
-/// The annotation that asks for the overlay from the bundle itself.
-pub const OVERLAY_ANNOTATION: &str = "org.berth.rootfs.overlay";
-/// The annotation `state` carries to say where the container layer is.
-pub const LAYER_ANNOTATION: &str = "org.berth.rootfs.layer";
 
 /// A created container, and with `Console::Relay` the socket its pty master arrives on.
 pub struct Created {
@@ -93,7 +92,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     let dir = ContainerDir::claim(root, id)?;
     let mut made = Made::default();
     let sockets = Sockets { console: theirs.as_ref(), pidfd: pidfd_socket.as_ref() };
-    match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
+    match create_in(&dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             leave_scope(&mut made);
@@ -251,7 +250,6 @@ pub(super) fn console_channel(terminal: bool, console: &Console) -> Result<(Opti
 }
 
 fn create_in(
-    root: &Path,
     dir: &ContainerDir,
     id: &str,
     bundle: &spec::Bundle,
@@ -267,7 +265,7 @@ fn create_in(
     if crate::spec::shares_runtime_mount_namespace(spec) {
         made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
     }
-    let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
+    let overlay = container_layer(spec, &bundle.rootfs, &dir.path, opts);
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     // Where the container's cgroups will be, before anything is made there.
     let unit = match opts.systemd_cgroup {
@@ -293,7 +291,7 @@ fn create_in(
         rootfs: bundle.rootfs.clone(),
         created: crate::time::now_rfc3339(),
         owner: String::new(),
-        annotations: state_annotations(spec, overlay.as_ref()),
+        annotations: state_annotations(spec, overlay.as_ref(), opts),
         cgroups: made.cgroups.clone(),
         resctrl: None,
         systemd_unit: unit.as_ref().map(|u| u.name.clone()),
@@ -400,24 +398,20 @@ fn create_in(
     Ok(state)
 }
 
-/// The container layer, when `--rootfs-overlay` or the bundle's annotation asks for it. Its
-/// lower layers are the bundle's rootfs, or an image's cached layers when the config (written
-/// by `run --image`) names them.
+/// The container layer, when an image's layers, `--rootfs-overlay` or the bundle's annotation
+/// ask for it. Its lower layers are the image's cached layers, or else the bundle's rootfs.
 fn container_layer(
-    root: &Path,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Path,
     state_dir: &Path,
     opts: &CreateOptions,
-) -> Result<Option<overlay::Layers>> {
-    let annotation = |key: &str| spec.annotations().as_ref().and_then(|a| a.get(key).cloned());
-    let annotated = annotation(OVERLAY_ANNOTATION).is_some_and(|v| v == "true");
-    if !opts.rootfs_overlay && !annotated {
-        return Ok(None);
-    }
-    let lower = match annotation(crate::image::LAYERS_ANNOTATION) {
-        Some(cached) => crate::image::cached_layers(root, &cached)?,
-        None => vec![rootfs.to_path_buf()],
+) -> Option<overlay::Layers> {
+    let annotated =
+        || spec.annotations().as_ref().and_then(|a| a.get(annotations::ROOTFS_OVERLAY)).is_some_and(|v| v == "true");
+    let lower = match &opts.image_layers {
+        Some(layers) => layers.clone(),
+        None if opts.rootfs_overlay || annotated() => vec![rootfs.to_path_buf()],
+        None => return None,
     };
     let linux = spec.linux().as_ref();
     let host_root = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
@@ -425,18 +419,26 @@ fn container_layer(
     };
     let owner = host_root(linux.and_then(|l| l.uid_mappings().as_ref()))
         .zip(host_root(linux.and_then(|l| l.gid_mappings().as_ref())));
-    Ok(Some(overlay::Layers::new(lower, state_dir, owner)))
+    Some(overlay::Layers::new(lower, state_dir, owner))
 }
 
+/// The config's annotations, and what berth records: the container layer, and the image's
+/// layers `gc` must keep (only from `image_layers`: a config cannot claim cached layers).
 fn state_annotations(
     spec: &oci_spec::runtime::Spec,
     overlay: Option<&overlay::Layers>,
+    opts: &CreateOptions,
 ) -> std::collections::HashMap<String, String> {
-    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    let mut recorded = spec.annotations().clone().unwrap_or_default();
+    recorded.remove(annotations::IMAGE_LAYERS);
     if let Some(layers) = overlay {
-        annotations.insert(LAYER_ANNOTATION.into(), layers.upper.display().to_string());
+        recorded.insert(annotations::ROOTFS_LAYER.into(), layers.upper.display().to_string());
     }
-    annotations
+    if let Some(layers) = &opts.image_layers {
+        let lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        recorded.insert(annotations::IMAGE_LAYERS.into(), lower.join(":"));
+    }
+    recorded
 }
 
 /// For each config mount that is idmapped (mappings, or the idmap/ridmap option), a user

@@ -44,6 +44,16 @@ pub struct ContainerDir {
     lock: Option<File>,
 }
 
+/// A new container id: 12 random hex digits, as docker's short ids.
+pub fn generated_id() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 6];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("read", "/dev/urandom", e))?;
+    Ok(crate::image::hex(&bytes))
+}
+
 /// Where container `id`'s state lives: `<root>/<id>`.
 pub fn state_dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)

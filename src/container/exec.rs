@@ -69,6 +69,28 @@ pub fn saved_config(root: &Path, id: &str) -> Result<Spec> {
     crate::spec::parse_saved(&text, &path)
 }
 
+/// `exec --process FILE` ("-": stdin, read once across a re-exec): an OCI process JSON, checked
+/// as a config's process is. A process without a user runs as the container's own does.
+pub fn process_from_file(root: &Path, id: &str, path: &Path) -> Result<Process> {
+    let text = if path.as_os_str() == "-" {
+        sealed_exe::stdin_once().map_err(|e| Error::InvalidArgument(format!("read process from stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::InvalidArgument(format!("read process {}: {e}", path.display())))?
+    };
+    let parse = |e: serde_json::Error| Error::InvalidArgument(format!("parse process {}: {e}", path.display()));
+    let mut process: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
+    if process.get("user").is_none() {
+        let spec = saved_config(root, id)?;
+        if let (Some(object), Some(init)) = (process.as_object_mut(), spec.process().as_ref()) {
+            object.insert("user".into(), serde_json::to_value(init.user()).unwrap_or_default());
+        }
+    }
+    // Checked as the config's process is: what berth cannot apply is refused by name.
+    let text = serde_json::to_vec(&process).map_err(parse)?;
+    crate::spec::parse_process(&text, path)
+}
+
 pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     let c = load(root, id)?;
     let status = c.status();

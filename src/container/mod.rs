@@ -3,13 +3,17 @@
 mod create;
 mod dir;
 mod exec;
+mod images;
 mod lifecycle;
 mod resources;
+mod run;
 mod state;
 
-pub use create::{create, Console, CreateOptions, Created, OVERLAY_ANNOTATION};
-pub use dir::{state_dir, validate_id, ContainerDir};
-pub use exec::{exec, saved_config, ExecOptions, Execd};
+pub use create::{create, Console, CreateOptions, Created};
+pub use dir::{generated_id, state_dir, validate_id, ContainerDir};
+pub use exec::{exec, process_from_file, saved_config, ExecOptions, Execd};
+pub use images::{gc, usage, LayerUsage};
 pub use lifecycle::{delete, kill, list, load, parse_signal, pause, resume, start, Container};
-pub use resources::{events, pids, stats_event, update};
+pub use resources::{events, pids, ps, stats_event, update};
+pub use run::{exec_wait, run, run_image, ImageRun, Ran, RunOptions};
 pub use state::{State, Status};

@@ -50,6 +50,34 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     Ok(cgroups::pids(&c.state.cgroups))
 }
 
+/// `ps`: the host's `ps ARGS` (default -ef), its header and the lines whose PID column is one
+/// of the container's processes.
+pub fn ps(root: &Path, id: &str, args: &[String]) -> Result<Vec<String>> {
+    let pids = pids(root, id)?;
+    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
+    let failed = |why: String| Error::InvalidArgument(format!("ps {}: {why}", args.join(" ")));
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::InvalidArgument(format!("run ps {}: {e}", args.join(" "))))?;
+    if !out.status.success() {
+        return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let column =
+        header.split_whitespace().position(|c| c == "PID").ok_or_else(|| failed("output has no PID column".into()))?;
+    let mut table = vec![header.to_string()];
+    for line in lines {
+        let pid = line.split_whitespace().nth(column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            table.push(line.to_string());
+        }
+    }
+    Ok(table)
+}
+
 /// One stats event, as `events --stats` prints it.
 pub fn stats_event(root: &Path, id: &str) -> Result<Value> {
     let c = load(root, id)?;

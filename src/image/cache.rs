@@ -47,11 +47,6 @@ impl Store {
         Store { dir: root.join(IMAGES_DIR) }
     }
 
-    /// `<root>/@images`.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
         self.layers_dir().join(diff_id.hex())
     }

@@ -10,10 +10,6 @@ use serde_json::{json, Value};
 use super::manifest::ImageConfig;
 use crate::error::{Error, Result};
 
-/// The annotation a generated config carries with the image's cached layers, top first.
-pub const LAYERS_ANNOTATION: &str = "org.berth.image.layers";
-/// The annotation that names the image a container came from.
-pub const IMAGE_ANNOTATION: &str = "org.berth.image";
 /// Where the image's StopSignal goes (the OCI image spec's annotation).
 pub const STOP_SIGNAL_ANNOTATION: &str = "org.opencontainers.image.stopSignal";
 
@@ -45,7 +41,7 @@ pub struct Request<'a> {
     pub rootfs: &'a str,
 }
 
-/// `layers`: the image's layer directories, top first (for the user lookup and the overlay).
+/// `layers`: the image's layer directories, top first, for the user lookup.
 pub fn spec_for(config: &ImageConfig, req: &Request, layers: &[PathBuf]) -> Result<Value> {
     let mut spec = crate::spec::default_spec(false, 0, 0);
     let process = &mut spec["process"];
@@ -69,12 +65,8 @@ pub fn spec_for(config: &ImageConfig, req: &Request, layers: &[PathBuf]) -> Resu
             }));
         }
     }
-    let lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
-    let mut annotations = json!({
-        crate::container::OVERLAY_ANNOTATION: "true",
-        LAYERS_ANNOTATION: lower.join(":"),
-        IMAGE_ANNOTATION: req.image,
-    });
+    // The layers go to create as its options, not through the config.
+    let mut annotations = json!({ crate::annotations::IMAGE: req.image });
     if let Some(signal) = &config.stop_signal {
         annotations[STOP_SIGNAL_ANNOTATION] = json!(signal);
     }
