@@ -382,24 +382,24 @@ def systemd_cases(res, rt_name, rt):
         if "ok" not in started:
             raise Failed(f"no container: {started.get('error', 'create was not reached')}")
 
+    def limits_are(memory_mib, pids, quota_us, when):
+        """The unit's properties and the cgroup's files both hold these limits (cpu period 100 ms)."""
+        props = unit_props(unit, "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec")
+        want = {"MemoryMax": str(memory_mib << 20), "TasksMax": str(pids),
+                "CPUQuotaPerSecUSec": f"{quota_us * 10 // 1000}ms"}
+        expect(props == want, f"{when}: {unit} properties {props}, expected {want}")
+        files = {f: read(f"{CGROUP}{path}/{f}") for f in ["memory.max", "pids.max", "cpu.max"]}
+        want_files = {"memory.max": str(memory_mib << 20), "pids.max": str(pids), "cpu.max": f"{quota_us} 100000"}
+        expect(files == want_files, f"{when}: cgroup files {files}, expected {want_files}")
+
     def carries_limits():
         needs_container()
-        props = unit_props(unit, "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec")
-        want = {"MemoryMax": str(64 << 20), "TasksMax": "32", "CPUQuotaPerSecUSec": "500ms"}
-        expect(props == want, f"{unit} properties {props}, expected {want}")
-        files = {f: read(f"{CGROUP}{path}/{f}") for f in ["memory.max", "pids.max", "cpu.max"]}
-        want_files = {"memory.max": str(64 << 20), "pids.max": "32", "cpu.max": "50000 100000"}
-        expect(files == want_files, f"cgroup files {files}, expected {want_files}")
+        limits_are(64, 32, 50000, "after create")
 
     def update_changes_them():
         needs_container()
         c.cmd("update", "--memory", "96m", "--pids-limit", "40", "--cpu-quota", "25000", "--cpu-period", "100000", c.id)
-        props = unit_props(unit, "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec")
-        want = {"MemoryMax": str(96 << 20), "TasksMax": "40", "CPUQuotaPerSecUSec": "250ms"}
-        expect(props == want, f"after update: {unit} properties {props}, expected {want}")
-        files = {f: read(f"{CGROUP}{path}/{f}") for f in ["memory.max", "pids.max", "cpu.max"]}
-        want_files = {"memory.max": str(96 << 20), "pids.max": "40", "cpu.max": "25000 100000"}
-        expect(files == want_files, f"after update: cgroup files {files}, expected {want_files}")
+        limits_are(96, 40, 25000, "after update")
 
     def pause_resume():
         needs_container()
