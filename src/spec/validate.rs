@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Process, Spec};
 
 use crate::error::{Error, Result};
 
@@ -20,7 +21,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let rootfs = check_root(spec, bundle)?;
     check_process(spec)?;
     check_mounts(spec)?;
+    check_idmapped_mounts(spec)?;
     check_namespaces(spec)?;
+    check_devices(spec)?;
+    check_cgroups_path(spec)?;
     check_hooks(spec)?;
     crate::security::lsm::check(spec)?;
     check_linux_settings(spec)?;
@@ -61,6 +65,9 @@ fn check_process(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         return Err(invalid(format!("process.cwd {:?} is not an absolute path", process.cwd())));
     }
+    if process.cwd().as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(invalid(format!("process.cwd {:?} contains a NUL byte", process.cwd())));
+    }
     for var in process.env().iter().flatten() {
         if !var.contains('=') {
             return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
@@ -69,9 +76,20 @@ fn check_process(spec: &Spec) -> Result<()> {
     check_process_settings(process, "process")
 }
 
-/// What a process (the config's, or exec's) asks of the scheduler, checked before anything
-/// exists. `path` names it in messages.
+/// What a process (the config's, or exec's) hands to execve and asks of the scheduler,
+/// checked before anything exists. `path` names it in messages.
 pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()> {
+    // execve takes C strings: a NUL would cut an argument short, or fail in the init.
+    for (i, arg) in process.args().iter().flatten().enumerate() {
+        if arg.contains('\0') {
+            return Err(invalid(format!("{path}.args[{i}] {arg:?} contains a NUL byte")));
+        }
+    }
+    for var in process.env().iter().flatten() {
+        if var.contains('\0') {
+            return Err(invalid(format!("{path}.env entry {var:?} contains a NUL byte")));
+        }
+    }
     crate::process::sched::check(process, path)
 }
 
@@ -89,11 +107,15 @@ fn check_linux_settings(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// config.md: "If set, timeout MUST be greater than zero."
+/// config.md: a hook's path "MUST be absolute", and "If set, timeout MUST be greater than
+/// zero."
 fn check_hooks(spec: &Spec) -> Result<()> {
     let Some(hooks) = spec.hooks().as_ref() else { return Ok(()) };
     for point in crate::hooks::HookPoint::ALL {
         for hook in point.of(hooks) {
+            if !hook.path().is_absolute() {
+                return Err(invalid(format!("{} hook {:?}: path must be absolute", point.name(), hook.path())));
+            }
             if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
                 return Err(invalid(format!(
                     "{} hook {:?}: timeout {t} must be greater than zero",
@@ -106,16 +128,114 @@ fn check_hooks(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// A bind mount: by its type, or by a bind or rbind option (runc reads it so).
+pub fn is_bind(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("bind") || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
 fn check_mounts(spec: &Spec) -> Result<()> {
     for mount in spec.mounts().iter().flatten() {
         let dest = mount.destination();
         if !dest.is_absolute() {
             return Err(invalid(format!("mount destination {dest:?} is not an absolute path")));
         }
-        let bind = mount.typ().as_deref() == Some("bind")
-            || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        for (what, path) in [("destination", Some(dest.as_path())), ("source", mount.source().as_deref())] {
+            if path.is_some_and(|p| p.as_os_str().as_encoded_bytes().contains(&0)) {
+                return Err(invalid(format!("mount {what} {path:?} contains NUL")));
+            }
+        }
+        let bind = is_bind(mount);
+        if bind && mount.source().is_none() {
+            return Err(invalid(format!("bind mount on {dest:?} has no source")));
+        }
         let fstype = if bind { "bind" } else { mount.typ().as_deref().unwrap_or("none") };
         check_proc_mount(dest, fstype, mount.source().as_deref())?;
+    }
+    if let Some(linux) = spec.linux().as_ref() {
+        rootfs_propagation(linux.rootfs_propagation().as_deref())?;
+    }
+    Ok(())
+}
+
+/// The propagation `/` gets (linux.rootfsPropagation, rslave when the config says nothing):
+/// one propagation word, nothing else.
+pub fn rootfs_propagation(wanted: Option<&str>) -> Result<MsFlags> {
+    let wanted = wanted.unwrap_or("rslave");
+    let opts = crate::rootfs::options::parse(&[wanted.to_string()]);
+    match opts.propagation.as_slice() {
+        [flag] if opts.data.is_empty() && opts.flags.is_empty() => Ok(*flag),
+        _ => Err(invalid(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
+    }
+}
+
+/// An idmapped mount (its own mappings, or the idmap/ridmap option) is a bind mount with a
+/// mapping to show ownership through: its own, else the container's.
+fn check_idmapped_mounts(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for m in spec.mounts().iter().flatten() {
+        let option = m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap");
+        let (uid, gid) = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
+        if !option && uid.is_none() && gid.is_none() {
+            continue;
+        }
+        if !is_bind(m) {
+            return Err(invalid(format!("idmapped mount on {:?} must be a bind mount", m.destination())));
+        }
+        let uid = uid.or_else(|| linux.and_then(|l| l.uid_mappings().as_deref())).unwrap_or_default();
+        let gid = gid.or_else(|| linux.and_then(|l| l.gid_mappings().as_deref())).unwrap_or_default();
+        if uid.is_empty() || gid.is_empty() || uid.iter().chain(gid).any(|m| m.size() == 0) {
+            return Err(invalid(format!(
+                "idmapped mount on {:?} needs non-empty uidMappings and gidMappings (its own or the container's)",
+                m.destination()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// linux.devices are files to make: "a" is a wildcard for cgroup rules, not a file type.
+/// linux.resources.devices are cgroup rules: a, b or c, and access made of r, w and m.
+fn check_devices(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    for d in linux.devices().iter().flatten() {
+        if d.typ() == LinuxDeviceType::A {
+            return Err(invalid(format!(
+                "device {:?} has type \"a\", which only device cgroup rules may use",
+                d.path()
+            )));
+        }
+        if !d.path().is_absolute() {
+            return Err(invalid(format!("device path {:?} is not absolute", d.path())));
+        }
+        if d.path().file_name().is_none() {
+            return Err(invalid(format!("device path {:?} has no name", d.path())));
+        }
+    }
+    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_ref());
+    for rule in rules.into_iter().flatten() {
+        check_device_rule(rule)?;
+    }
+    Ok(())
+}
+
+/// One device cgroup rule (config's, or `update`'s): what both cgroup versions can express.
+pub fn check_device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<()> {
+    match rule.typ() {
+        None | Some(LinuxDeviceType::A | LinuxDeviceType::B | LinuxDeviceType::C) => {}
+        Some(other) => return Err(invalid(format!("device rule type {:?} is not a, b or c", other.as_str()))),
+    }
+    if let Some(bad) = rule.access().as_deref().unwrap_or("rwm").chars().find(|c| !"rwm".contains(*c)) {
+        return Err(invalid(format!("device rule access {bad:?} is not r, w or m")));
+    }
+    Ok(())
+}
+
+/// linux.cgroupsPath: a path below a hierarchy (or systemd's slice:prefix:name), never one
+/// that climbs out of it.
+fn check_cgroups_path(spec: &Spec) -> Result<()> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    if let Some(path) = path.filter(|p| p.components().any(|c| matches!(c, std::path::Component::ParentDir))) {
+        return Err(invalid(format!("cgroupsPath {path:?} must not contain \"..\"")));
     }
     Ok(())
 }
@@ -206,6 +326,11 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
             return Err(invalid("a new user namespace needs uidMappings and gidMappings (none are given)"));
         }
     }
+    for (what, name) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        if name.as_deref().is_some_and(|n| n.contains('\0')) {
+            return Err(invalid(format!("{what} {name:?} contains a NUL byte")));
+        }
+    }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid("hostname needs a new UTS namespace"));
     }
@@ -246,6 +371,19 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     }
 }
 
+/// `--no-pivot` with a private root: the container, chrooted inside a copy of the host's mount
+/// tree, would keep every host mount it copied busy, and unmounting on the host would no
+/// longer reach it (runc refuses it too, runc#1602).
+pub fn check_no_pivot(spec: &Spec) -> Result<()> {
+    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
+    if matches!(propagation, "private" | "rprivate") {
+        return Err(invalid(format!(
+            "rootfsPropagation {propagation:?} is not safe without pivot_root (--no-pivot): the container would pin the host's mounts"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,17 +417,55 @@ mod tests {
         assert!(check_sysctl("kernel.shmmax", &only_net).is_err());
         assert!(check_sysctl("vm.swappiness", &|_| true).is_err());
     }
-}
 
-/// `--no-pivot` with a private root: the container, chrooted inside a copy of the host's mount
-/// tree, would keep every host mount it copied busy, and unmounting on the host would no
-/// longer reach it (runc refuses it too, runc#1602).
-pub fn check_no_pivot(spec: &Spec) -> Result<()> {
-    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
-    if matches!(propagation, "private" | "rprivate") {
-        return Err(invalid(format!(
-            "rootfsPropagation {propagation:?} is not safe without pivot_root (--no-pivot): the container would pin the host's mounts"
-        )));
+    fn spec(json: serde_json::Value) -> Spec {
+        let mut base = crate::spec::default_spec(false, 0, 0);
+        if let (Some(b), Some(extra)) = (base.as_object_mut(), json.as_object()) {
+            b.extend(extra.clone());
+        }
+        serde_json::from_value(base).expect("a config")
     }
-    Ok(())
+
+    #[test]
+    fn rootfs_propagation_is_one_propagation_word() {
+        assert_eq!(rootfs_propagation(None).ok(), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(rootfs_propagation(Some("private")).ok(), Some(MsFlags::MS_PRIVATE));
+        for bad in ["sideways", "ro", "bind", "private,ro", ""] {
+            assert!(rootfs_propagation(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn devices_and_device_rules() {
+        let dev = |t: &str, path: &str| {
+            spec(serde_json::json!({"linux": {"devices": [{"path": path, "type": t, "major": 1, "minor": 3}]}}))
+        };
+        assert!(check_devices(&dev("c", "/dev/null2")).is_ok());
+        assert!(check_devices(&dev("a", "/dev/all")).is_err());
+        assert!(check_devices(&dev("c", "dev/null2")).is_err());
+        assert!(check_devices(&dev("c", "/")).is_err());
+        let rule = |t: &str, access: &str| {
+            spec(
+                serde_json::json!({"linux": {"resources": {"devices": [{"allow": true, "type": t, "access": access}]}}}),
+            )
+        };
+        assert!(check_devices(&rule("a", "rwm")).is_ok());
+        assert!(check_devices(&rule("c", "rx")).is_err());
+        assert!(check_devices(&rule("p", "r")).is_err());
+    }
+
+    #[test]
+    fn idmapped_mounts_are_binds_with_mappings() {
+        let mounts = |m: serde_json::Value| spec(serde_json::json!({"mounts": [m]}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let ok = mounts(serde_json::json!({"destination": "/m", "source": "/tmp", "type": "bind",
+            "options": ["rbind", "idmap"], "uidMappings": map, "gidMappings": map}));
+        assert!(check_idmapped_mounts(&ok).is_ok());
+        let tmpfs =
+            mounts(serde_json::json!({"destination": "/m", "source": "tmpfs", "type": "tmpfs", "options": ["idmap"]}));
+        assert!(check_idmapped_mounts(&tmpfs).is_err());
+        let unmapped =
+            mounts(serde_json::json!({"destination": "/m", "source": "/tmp", "type": "bind", "options": ["idmap"]}));
+        assert!(check_idmapped_mounts(&unmapped).is_err());
+    }
 }
