@@ -103,7 +103,7 @@ fn recv_fd(socket: &OwnedFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::Init { code: 125, msg: "console: no pty master received".into() })
+    Err(Error::Protocol { channel: "console", what: "no pty master received".into() })
 }
 
 /// The peer becomes stdin, stdout, stderr and the controlling terminal of a new session.

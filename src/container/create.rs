@@ -279,8 +279,8 @@ fn create_in(
     }
     let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    let (creator_pid, creator_start) = super::procfs::myself()
-        .ok_or_else(|| Error::Init { code: 125, msg: "create: cannot read its own /proc/self/stat".into() })?;
+    let (creator_pid, creator_start) =
+        super::procfs::myself().ok_or_else(|| Error::ProcRead("/proc/self/stat".into()))?;
     let mut state = State {
         // The spec the state is written to, as runc reports it, whatever the config's.
         oci_version: crate::OCI_VERSION.to_string(),
@@ -381,7 +381,7 @@ fn create_in(
     state.pid = pid.as_raw();
     let recorded = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })
+        .ok_or_else(|| Error::Exited { who: format!("container init {pid}"), when: "after setup".into() })
         .and_then(|start| {
             state.pid_start_time = start;
             state.creating = None;
