@@ -86,6 +86,20 @@ fn made(trace: &str) -> Vec<&str> {
     trace.lines().filter(|l| calls.iter().any(|c| l.contains(c))).collect()
 }
 
+/// `create` of the saved bundle under strace: its output, and the calls that made something.
+fn create_traced(b: &Bundle) -> (std::process::Output, Vec<String>) {
+    let trace = b.dir.join("strace.out");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-qq", "-e", "trace=mkdir,mkdirat,clone,clone3", "-o"]).arg(&trace).arg(berth_bin());
+    if systemd_cgroup() {
+        cmd.arg("--systemd-cgroup");
+    }
+    cmd.arg("--root").arg(&b.root).arg("create").arg("--bundle").arg(&b.dir).arg(&b.id);
+    let out = b.detached(cmd);
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    (out, made(&trace).into_iter().map(String::from).collect())
+}
+
 #[test]
 fn a_bad_config_is_refused_before_anything_is_made() {
     if berth_only("a bad config is refused before any mkdir or clone (runc makes its state directory first)") {
@@ -96,17 +110,8 @@ fn a_bad_config_is_refused_before_anything_is_made() {
         let mut b = Bundle::new("validate");
         mutate(&mut b.config);
         b.save();
-        let trace = b.dir.join("strace.out");
-        let mut cmd = Command::new("strace");
-        cmd.args(["-qq", "-e", "trace=mkdir,mkdirat,clone,clone3", "-o"]).arg(&trace).arg(berth_bin());
-        if systemd_cgroup() {
-            cmd.arg("--systemd-cgroup");
-        }
-        cmd.arg("--root").arg(&b.root).arg("create").arg("--bundle").arg(&b.dir).arg(&b.id);
-        let out = b.detached(cmd);
+        let (out, calls) = create_traced(&b);
         let err = stderr(&out);
-        let trace = std::fs::read_to_string(&trace).unwrap();
-        let calls = made(&trace);
         if out.status.success() {
             // Dropping the bundle deletes the container.
             failures.push(format!("{needle}: accepted"));
@@ -120,4 +125,25 @@ fn a_bad_config_is_refused_before_anything_is_made() {
         b.assert_nothing_left();
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// overlayfs splits its layer list on ':' and its options on ',': a rootfs path with either
+/// cannot be a lower layer, which is known before anything is made.
+#[test]
+fn an_overlay_layer_path_overlayfs_cannot_take_is_refused_before_anything_is_made() {
+    if berth_only("the overlay rootfs") {
+        return;
+    }
+    let mut b = Bundle::new("validate-overlay");
+    std::fs::rename(b.dir.join("rootfs"), b.dir.join("root:fs")).unwrap();
+    b.config["root"]["path"] = json!("root:fs");
+    b.config["annotations"] = json!({"org.berth.rootfs.overlay": "true"});
+    b.save();
+    let (out, calls) = create_traced(&b);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "accepted");
+    assert_eq!(err.trim().lines().count(), 1, "want one error line: {err}");
+    assert!(err.contains("contains ',' or ':'"), "{err}");
+    assert!(calls.is_empty(), "refused only after making something: {}", calls.join("; "));
+    b.assert_nothing_left();
 }

@@ -100,9 +100,13 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
         }
         false => plan_cgroups(&bundle.spec, id, &mut made.cgroups)?,
     }
+    made.overlay = container_layer(root, &bundle.spec, &bundle.rootfs, &super::dir::state_dir(root, id), opts)?;
+    if let Some(layers) = &made.overlay {
+        layers.check_paths()?;
+    }
     let dir = ContainerDir::claim(root, id)?;
     let sockets = Sockets { console: theirs.as_ref(), pidfd: pidfd_socket.as_ref() };
-    match create_in(root, &dir, id, bundle, opts, &sockets, &mut made) {
+    match create_in(&dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
         Err(e) => {
             leave_scope(&mut made);
@@ -145,6 +149,8 @@ struct Made {
     cgroups: Vec<cgroups::CgroupDir>,
     /// The systemd unit to start for the container (--systemd-cgroup); `scope` once started.
     unit: Option<cgroups::systemd::Unit>,
+    /// The container layer (--rootfs-overlay), its paths checked; made after the clone.
+    overlay: Option<overlay::Layers>,
     resctrl: Option<crate::resctrl::Group>,
     /// A container in the runtime's mount namespace: what was mounted below its rootfs before.
     mounts_before: Option<Vec<u32>>,
@@ -263,7 +269,6 @@ pub(super) fn console_channel(terminal: bool, console: &Console) -> Result<(Opti
 }
 
 fn create_in(
-    root: &Path,
     dir: &ContainerDir,
     id: &str,
     bundle: &spec::Bundle,
@@ -273,11 +278,11 @@ fn create_in(
 ) -> Result<State> {
     let spec = &bundle.spec;
     let unit = made.unit.take();
+    let overlay = made.overlay.take();
     let idmaps = idmap_namespaces(spec)?;
     if crate::spec::shares_runtime_mount_namespace(spec) {
         made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
     }
-    let overlay = container_layer(root, spec, &bundle.rootfs, &dir.path, opts)?;
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let (creator_pid, creator_start) =
         super::procfs::myself().ok_or_else(|| Error::ProcRead("/proc/self/stat".into()))?;
