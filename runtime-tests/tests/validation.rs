@@ -36,6 +36,7 @@ fn cases() -> Vec<(&'static str, Mutation)> {
                 )
             }),
         ),
+        ("is not a number or a range", Box::new(|c| c["linux"]["resources"]["cpu"] = json!({"cpus": "0-x"}))),
         ("is not a propagation mode", Box::new(|c| c["linux"]["rootfsPropagation"] = json!("sideways"))),
         (
             "has no source",

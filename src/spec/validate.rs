@@ -25,6 +25,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     check_namespaces(spec)?;
     check_devices(spec)?;
     check_cgroups_path(spec)?;
+    check_cpu_sets(spec)?;
     check_hooks(spec)?;
     crate::security::lsm::check(spec)?;
     check_linux_settings(spec)?;
@@ -230,6 +231,29 @@ pub fn check_device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<
     Ok(())
 }
 
+/// linux.resources.cpu.cpus and .mems: lists of numbers and ranges ("0-3,6"); which of them
+/// exist is the kernel's to say.
+fn check_cpu_sets(spec: &Spec) -> Result<()> {
+    let cpu = spec.linux().as_ref().and_then(|l| l.resources().as_ref()).and_then(|r| r.cpu().as_ref());
+    let lists = [("cpus", cpu.and_then(|c| c.cpus().as_deref())), ("mems", cpu.and_then(|c| c.mems().as_deref()))];
+    for (key, list) in lists {
+        let Some(list) = list else { continue };
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let n = |s: &str| s.trim().parse::<u32>().ok();
+            let ok = match part.split_once('-') {
+                Some((lo, hi)) => n(lo).zip(n(hi)).is_some_and(|(lo, hi)| lo <= hi),
+                None => n(part).is_some(),
+            };
+            if !ok {
+                return Err(invalid(format!(
+                    "linux.resources.cpu.{key} {list:?}: {part:?} is not a number or a range"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// linux.cgroupsPath: a path below a hierarchy (or systemd's slice:prefix:name), never one
 /// that climbs out of it.
 fn check_cgroups_path(spec: &Spec) -> Result<()> {
@@ -424,6 +448,17 @@ mod tests {
             b.extend(extra.clone());
         }
         serde_json::from_value(base).expect("a config")
+    }
+
+    #[test]
+    fn cpu_sets_are_numbers_and_ranges() {
+        let cpus = |list: &str| spec(serde_json::json!({"linux": {"resources": {"cpu": {"cpus": list}}}}));
+        for good in ["", "0", "0-3,6", " 1 , 2-2 "] {
+            assert!(check_cpu_sets(&cpus(good)).is_ok(), "{good:?}");
+        }
+        for bad in ["x", "3-1", "0-", "1;2", "-1"] {
+            assert!(check_cpu_sets(&cpus(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
