@@ -58,6 +58,17 @@ fn cases() -> Vec<(&'static str, Mutation)> {
             "RLIMIT_NOPE",
             Box::new(|c| push(c, "/process/rlimits", json!({"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}))),
         ),
+        (
+            "process.rlimits: RLIMIT_NPROC is listed twice",
+            Box::new(|c| {
+                push(c, "/process/rlimits", json!({"type": "RLIMIT_NPROC", "soft": 10, "hard": 10}));
+                push(c, "/process/rlimits", json!({"type": "RLIMIT_NPROC", "soft": 20, "hard": 20}));
+            }),
+        ),
+        (
+            "RLIMIT_NPROC: soft limit 20 is above the hard limit 10",
+            Box::new(|c| push(c, "/process/rlimits", json!({"type": "RLIMIT_NPROC", "soft": 20, "hard": 10}))),
+        ),
         ("CAP_NOPE", Box::new(|c| push(c, "/process/capabilities/bounding", json!("CAP_NOPE")))),
         (
             "SCMP_ACT_NOPE",

@@ -91,7 +91,29 @@ pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()
             return Err(invalid(format!("{path}.env entry {var:?} contains a NUL byte")));
         }
     }
+    check_rlimits(process, path)?;
     crate::process::sched::check(process, path)
+}
+
+/// config.md: "If `rlimits` contains duplicated entries with same `type`, the runtime MUST
+/// generate an error"; and a soft limit above its hard one is one setrlimit(2) refuses.
+fn check_rlimits(process: &Process, path: &str) -> Result<()> {
+    let mut seen = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        if seen.contains(&r.typ()) {
+            return Err(invalid(format!("{path}.rlimits: {} is listed twice", r.typ())));
+        }
+        if r.soft() > r.hard() {
+            return Err(invalid(format!(
+                "{path}.rlimits {}: soft limit {} is above the hard limit {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )));
+        }
+        seen.push(r.typ());
+    }
+    Ok(())
 }
 
 /// The container-wide kernel settings: personality, NUMA policy, network devices, resctrl.
