@@ -37,6 +37,13 @@ fn cases() -> Vec<(&'static str, Mutation)> {
             }),
         ),
         ("is not a number or a range", Box::new(|c| c["linux"]["resources"]["cpu"] = json!({"cpus": "0-x"}))),
+        (
+            "clock \"realtime\" is not monotonic or boottime",
+            Box::new(|c| {
+                push(c, "/linux/namespaces", json!({"type": "time"}));
+                c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1, "nanosecs": 0}});
+            }),
+        ),
         ("is not a propagation mode", Box::new(|c| c["linux"]["rootfsPropagation"] = json!("sideways"))),
         (
             "has no source",

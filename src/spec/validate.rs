@@ -386,8 +386,24 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if linux.and_then(|l| l.time_offsets().as_ref()).is_some_and(|o| !o.is_empty()) && !has(LinuxNamespaceType::Time) {
         return Err(invalid("timeOffsets need a time namespace"));
     }
+    check_time_offsets(spec)?;
     for key in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
         check_sysctl(key, &has)?;
+    }
+    Ok(())
+}
+
+/// config-linux.md: the clocks a time namespace offsets are monotonic and boottime; the
+/// nanoseconds are a fraction of a second. (Each becomes a line of /proc/self/timens_offsets.)
+fn check_time_offsets(spec: &Spec) -> Result<()> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref());
+    for (clock, offset) in offsets.into_iter().flatten() {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(invalid(format!("timeOffsets: clock {clock:?} is not monotonic or boottime")));
+        }
+        if let Some(ns) = offset.nanosecs().filter(|ns| *ns >= 1_000_000_000) {
+            return Err(invalid(format!("timeOffsets.{clock}: nanosecs {ns} is not below 1000000000")));
+        }
     }
     Ok(())
 }
