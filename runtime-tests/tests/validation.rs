@@ -44,6 +44,15 @@ fn cases() -> Vec<(&'static str, Mutation)> {
                 c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1, "nanosecs": 0}});
             }),
         ),
+        (
+            "linux.uidMappings[1] \"5 200000 10\" overlaps linux.uidMappings[0] \"0 100000 10\"",
+            Box::new(|c| {
+                push(c, "/linux/namespaces", json!({"type": "user"}));
+                c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 10},
+                                                   {"containerID": 5, "hostID": 200000, "size": 10}]);
+                c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }),
+        ),
         ("is not a propagation mode", Box::new(|c| c["linux"]["rootfsPropagation"] = json!("sideways"))),
         (
             "has no source",

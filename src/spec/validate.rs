@@ -362,6 +362,10 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if maps > 0 && !has(LinuxNamespaceType::User) {
         return Err(invalid("uidMappings/gidMappings need a user namespace"));
     }
+    if let Some(linux) = linux {
+        check_id_mappings("linux.uidMappings", linux.uid_mappings().as_deref().unwrap_or_default())?;
+        check_id_mappings("linux.gidMappings", linux.gid_mappings().as_deref().unwrap_or_default())?;
+    }
     // A new user namespace without a map has no root to become: say so, rather than the
     // setgid EINVAL the init would meet.
     let new_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
@@ -389,6 +393,31 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     check_time_offsets(spec)?;
     for key in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
         check_sysctl(key, &has)?;
+    }
+    Ok(())
+}
+
+/// What user_namespaces(7) lets a map hold: ranges of at least one id, within 32 bits, none
+/// overlapping another on either side.
+fn check_id_mappings(what: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+    let range = |start: u32, size: u32| (u64::from(start), u64::from(start) + u64::from(size));
+    let shown = |m: &oci_spec::runtime::LinuxIdMapping| format!("{} {} {}", m.container_id(), m.host_id(), m.size());
+    for (i, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            return Err(invalid(format!("{what}[{i}] {:?}: size 0 maps nothing", shown(m))));
+        }
+        let (inside, outside) = (range(m.container_id(), m.size()), range(m.host_id(), m.size()));
+        if inside.1 > 1 << 32 || outside.1 > 1 << 32 {
+            return Err(invalid(format!("{what}[{i}] {:?}: the range runs past the last id (4294967295)", shown(m))));
+        }
+        for (j, earlier) in maps[..i].iter().enumerate() {
+            let overlaps = |a: (u64, u64), b: (u64, u64)| a.0 < b.1 && b.0 < a.1;
+            if overlaps(inside, range(earlier.container_id(), earlier.size()))
+                || overlaps(outside, range(earlier.host_id(), earlier.size()))
+            {
+                return Err(invalid(format!("{what}[{i}] {:?} overlaps {what}[{j}] {:?}", shown(m), shown(earlier))));
+            }
+        }
     }
     Ok(())
 }
