@@ -73,8 +73,34 @@ pub enum Error {
     #[error("layer {layer}: {reason}")]
     Layer { layer: String, reason: String },
 
+    /// The container's init (or exec'd process) reported its own failure: its message, and
+    /// the exit code `run` gives for it.
     #[error("{msg}")]
     Init { code: i32, msg: String },
+    /// berth and its init (or `start`) disagree on what comes next on a channel between them.
+    #[error("{channel}: {what}")]
+    Protocol { channel: &'static str, what: String },
+    /// A message for the sync channel could not be encoded.
+    #[error("sync channel: encode message: {source}")]
+    Encode { source: serde_json::Error },
+    /// A process berth was waiting on is gone: `who` exited `when`.
+    #[error("{who} exited {when}")]
+    Exited { who: String, when: String },
+    /// newuidmap or newgidmap refused the mapping.
+    #[error("{helper} {args}: {reason}")]
+    IdHelper { helper: &'static str, args: String, reason: String },
+    /// execve of the container's program failed other than ENOENT or EACCES.
+    #[error("exec {arg0:?}: {errno}")]
+    ExecFailed { arg0: String, errno: Errno },
+    /// The kernel refused process.scheduler; `hint` says what it likely lacks.
+    #[error("sched_setattr \"process.scheduler {policy}\": {errno}{hint}")]
+    Scheduler { policy: String, errno: Errno, hint: &'static str },
+    /// memory.checkBeforeUpdate: the new limit is below what the container uses now.
+    #[error("memory limit {limit} is below the current usage {usage}")]
+    MemoryBelowUsage { limit: i64, usage: u64 },
+    /// A /proc file berth needs about a process could not be read.
+    #[error("cannot read {0}")]
+    ProcRead(String),
     #[error("{0}")]
     Unsupported(String),
     /// Something another process holds, or a wait that ran out: says what and for how long.
@@ -112,7 +138,7 @@ impl Error {
     pub fn run_exit_code(&self) -> i32 {
         match self {
             Error::ExecNotFound(_) | Error::ExecNoSuchFile(_) => 127,
-            Error::ExecPermission(_) => 126,
+            Error::ExecPermission(_) | Error::ExecFailed { .. } => 126,
             Error::Init { code, .. } => *code,
             _ => 125,
         }

@@ -40,7 +40,7 @@ pub fn connect_to(path: &Path) -> Result<OwnedFd> {
 pub fn open_checked(pid: Pid, start_time: u64) -> Result<OwnedFd> {
     let pidfd = crate::sys::pidfd_open(pid).ctx("pidfd_open", pid)?;
     if !crate::procfs::is_alive(pid.as_raw(), start_time) {
-        return Err(Error::Init { code: 125, msg: format!("process {pid} exited before its pidfd was sent") });
+        return Err(Error::Exited { who: format!("process {pid}"), when: "before its pidfd was sent".into() });
     }
     Ok(pidfd)
 }

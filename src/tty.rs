@@ -91,7 +91,7 @@ pub fn recv_master(socket: &OwnedFd) -> Result<OwnedFd> {
 fn recv_fd(socket: &OwnedFd) -> Result<OwnedFd> {
     let mut name = [0u8; 4096];
     let (_, master) = crate::sys::recv_with_fd(socket, &mut name).ctx("receive pty master", "console")?;
-    master.ok_or_else(|| Error::Init { code: 125, msg: "console: no pty master received".into() })
+    master.ok_or_else(|| Error::Protocol { channel: "console", what: "no pty master received".into() })
 }
 
 /// The peer becomes stdin, stdout, stderr and the controlling terminal of a new session.

@@ -34,6 +34,21 @@ fn kill_with_signal_0_checks_liveness() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// A signal berth does not know is the command line's mistake, said in runc's words, not
+/// the config's; the container is left alone.
+#[test]
+fn an_unknown_signal_is_a_usage_error() {
+    let b = running("killnope");
+    let out = b.cmd(&["kill", &b.id, "NOPE"]);
+    assert!(!out.status.success(), "kill NOPE succeeded");
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "want one error line: {err}");
+    // runc's log line escapes the quotes: msg="unknown signal \"NOPE\""
+    assert!(err.contains("unknown signal") && err.contains("NOPE"), "{err}");
+    assert!(!err.contains("config"), "{err}");
+    assert_eq!(b.status(), "running");
+}
+
 /// ps of a container that has stopped lists nothing, and succeeds.
 #[test]
 fn ps_of_a_stopped_container_is_empty() {

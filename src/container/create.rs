@@ -14,7 +14,6 @@ use crate::hooks::{self, HookPoint};
 use crate::process::{self, sealed_exe, start_gate, InitConfig};
 use crate::procfs::ProcStat;
 use crate::rootfs::overlay;
-use crate::security::seccomp;
 use crate::{annotations, cgroups, spec, tty};
 
 pub const CONFIG_COPY: &str = "config.json";
@@ -89,8 +88,22 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
     let (ours, theirs) = console_channel(terminal, &opts.console)?;
     // Connected before anything exists: a socket nobody listens on fails here.
     let pidfd_socket = opts.pidfd_socket.as_deref().map(crate::pidfd_socket::connect_to).transpose()?;
-    let dir = ContainerDir::claim(root, id)?;
     let mut made = Made::default();
+    // Where the container's cgroups will be (the cgroupsPath and the driver agree, the unit's
+    // name is valid), before anything is made there or anywhere.
+    match opts.systemd_cgroup {
+        true => {
+            let (unit, dirs) = plan_unit(&bundle.spec, id)?;
+            made.cgroups = dirs;
+            made.unit = Some(unit);
+        }
+        false => plan_cgroups(&bundle.spec, id, &mut made.cgroups)?,
+    }
+    made.overlay = container_layer(&bundle.spec, &bundle.rootfs, &super::dir::state_dir(root, id), opts);
+    if let Some(layers) = &made.overlay {
+        layers.check_paths()?;
+    }
+    let dir = ContainerDir::claim(root, id)?;
     let sockets = Sockets { console: theirs.as_ref(), pidfd: pidfd_socket.as_ref() };
     match create_in(&dir, id, bundle, opts, &sockets, &mut made) {
         Ok(state) => Ok(Created { state, console: ours }),
@@ -128,10 +141,15 @@ struct Sockets<'a> {
     pidfd: Option<&'a OwnedFd>,
 }
 
-/// What create made outside its state directory, for its undoing.
+/// What create made outside its state directory, for its undoing; planned before the state
+/// directory is claimed, made after.
 #[derive(Default)]
 struct Made {
     cgroups: Vec<cgroups::CgroupDir>,
+    /// The systemd unit to start for the container (--systemd-cgroup); `scope` once started.
+    unit: Option<cgroups::systemd::Unit>,
+    /// The container layer (--rootfs-overlay), its paths checked; made after the clone.
+    overlay: Option<overlay::Layers>,
     resctrl: Option<crate::resctrl::Group>,
     /// A container in the runtime's mount namespace: what was mounted below its rootfs before.
     mounts_before: Option<Vec<u32>>,
@@ -258,29 +276,15 @@ fn create_in(
     made: &mut Made,
 ) -> Result<State> {
     let spec = &bundle.spec;
-    // A bad profile is refused before anything exists; compiling here also keeps it off the
-    // init's path.
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?;
+    let unit = made.unit.take();
+    let overlay = made.overlay.take();
     let idmaps = idmap_namespaces(spec)?;
     if crate::spec::shares_runtime_mount_namespace(spec) {
         made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
     }
-    let overlay = container_layer(spec, &bundle.rootfs, &dir.path, opts);
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    // Where the container's cgroups will be, before anything is made there.
-    let unit = match opts.systemd_cgroup {
-        true => {
-            let (unit, dirs) = plan_unit(spec, id)?;
-            made.cgroups = dirs;
-            Some(unit)
-        }
-        false => {
-            plan_cgroups(spec, id, &mut made.cgroups)?;
-            None
-        }
-    };
-    let (creator_pid, creator_start) = crate::procfs::myself()
-        .ok_or_else(|| Error::Init { code: 125, msg: "create: cannot read its own /proc/self/stat".into() })?;
+    let (creator_pid, creator_start) =
+        crate::procfs::myself().ok_or_else(|| Error::ProcRead("/proc/self/stat".into()))?;
     let mut state = State {
         // The spec the state is written to, as runc reports it, whatever the config's.
         oci_version: crate::OCI_VERSION.to_string(),
@@ -362,7 +366,7 @@ fn create_in(
         preserve_fds,
         extra_env,
         console: sockets.console,
-        seccomp: seccomp.as_ref(),
+        seccomp: bundle.seccomp.as_ref(),
         idmaps: &idmaps,
         overlay: overlay.as_ref(),
         resctrl: made.resctrl.as_ref(),
@@ -381,7 +385,7 @@ fn create_in(
     state.pid = pid.as_raw();
     let recorded = ProcStat::read(pid.as_raw())
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init { code: 125, msg: format!("container init {pid} vanished after setup") })
+        .ok_or_else(|| Error::Exited { who: format!("container init {pid}"), when: "after setup".into() })
         .and_then(|start| {
             state.pid_start_time = start;
             state.creating = None;
@@ -442,7 +446,8 @@ fn state_annotations(
 }
 
 /// For each config mount that is idmapped (mappings, or the idmap/ridmap option), a user
-/// namespace holding its mapping; the mount's own mappings, else the container's.
+/// namespace holding its mapping; the mount's own mappings, else the container's (the shape
+/// was checked by spec::validate).
 fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs::File>>> {
     let linux = spec.linux().as_ref();
     let mut out = Vec::new();
@@ -453,19 +458,8 @@ fn idmap_namespaces(spec: &oci_spec::runtime::Spec) -> Result<Vec<Option<std::fs
             out.push(None);
             continue;
         }
-        let bind =
-            m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
-        if !bind {
-            return Err(Error::InvalidConfig(format!("idmapped mount on {:?} must be a bind mount", m.destination())));
-        }
         let uid = uid.or_else(|| linux.and_then(|l| l.uid_mappings().as_deref())).unwrap_or_default();
         let gid = gid.or_else(|| linux.and_then(|l| l.gid_mappings().as_deref())).unwrap_or_default();
-        if uid.is_empty() || gid.is_empty() || uid.iter().chain(gid).any(|m| m.size() == 0) {
-            return Err(Error::InvalidConfig(format!(
-                "idmapped mount on {:?} needs non-empty uidMappings and gidMappings (its own or the container's)",
-                m.destination()
-            )));
-        }
         out.push(Some(crate::process::userns::with_mappings(uid, gid)?));
     }
     Ok(out)

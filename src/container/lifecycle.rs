@@ -119,7 +119,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         deliver_listener(&c, listener)?;
         start_gate::answer(&conn)?;
         if start_gate::next_report(&conn, &pidfd, cgroups)?.is_some() {
-            return Err(Error::Init { code: 125, msg: "start: the container init handed over two listeners".into() });
+            return Err(Error::Protocol {
+                channel: "start",
+                what: "the container init handed over two listeners".into(),
+            });
         }
     }
     crate::logging::debug(&format!("start {id}: init {} released", c.state.pid));

@@ -35,7 +35,7 @@ fn check_before_update(dirs: &[cgroups::CgroupDir], r: &LinuxResources) -> Resul
     let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) else { return Ok(()) };
     let usage = stats::stats(dirs)["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
     if limit >= 0 && (limit as u64) < usage {
-        return Err(Error::InvalidConfig(format!("memory limit {limit} is below the current usage {usage}")));
+        return Err(Error::MemoryBelowUsage { limit, usage });
     }
     Ok(())
 }

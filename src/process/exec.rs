@@ -99,9 +99,9 @@ fn handshake(
             }
             Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
             Some((other, _)) => {
-                return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
+                return Err(Error::Protocol { channel: "sync channel", what: format!("unexpected {other:?}") })
             }
-            None => return Err(Error::Init { code: 125, msg: "exec process exited before it was ready".into() }),
+            None => return Err(Error::Exited { who: "exec process".into(), when: "before it was ready".into() }),
         }
     }
 }

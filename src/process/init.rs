@@ -121,7 +121,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
         match ch.recv_with_fd()? {
             Some((Message::BindSourceCloned, tree)) => Ok(tree),
             other => {
-                Err(Error::Init { code: 125, msg: format!("sync channel: expected a bind source, got {other:?}") })
+                Err(Error::Protocol { channel: "sync channel", what: format!("expected a bind source, got {other:?}") })
             }
         }
     };
@@ -199,7 +199,7 @@ fn launch_process(cfg: &InitConfig, launch: Launch) -> Error {
 fn receive_overlay(ch: &Channel) -> Result<Option<OwnedFd>> {
     match ch.recv_with_fd()? {
         Some((Message::OverlayMade, tree)) => Ok(tree),
-        other => Err(Error::Init { code: 125, msg: format!("sync channel: expected the overlay, got {other:?}") }),
+        other => Err(Error::Protocol { channel: "sync channel", what: format!("expected the overlay, got {other:?}") }),
     }
 }
 
@@ -312,7 +312,10 @@ fn run_create_hooks(spec: &Spec, rootfs: &Path, ch: &Channel) -> Result<Option<S
     let state = match ch.expect("hooks done", |m| matches!(m, Message::HooksDone { .. }))? {
         Message::HooksDone { state } => state,
         other => {
-            return Err(Error::Init { code: 125, msg: format!("sync channel: expected hooks done, got {other:?}") })
+            return Err(Error::Protocol {
+                channel: "sync channel",
+                what: format!("expected hooks done, got {other:?}"),
+            })
         }
     };
     if !HookPoint::CreateContainer.of(h).is_empty() {

@@ -120,7 +120,7 @@ impl Program {
         match errno {
             Errno::ENOENT => Error::ExecNoSuchFile(self.arg0.clone()),
             Errno::EACCES => Error::ExecPermission(self.arg0.clone()),
-            e => Error::Init { code: 126, msg: format!("exec {:?}: {e}", self.arg0) },
+            errno => Error::ExecFailed { arg0: self.arg0.clone(), errno },
         }
     }
 }

@@ -193,7 +193,7 @@ pub fn apply(process: &Process, exec: bool) -> Result<()> {
             } else {
                 ""
             };
-            Error::Init { code: 125, msg: format!("sched_setattr \"process.scheduler {}\": {errno}{hint}", s.policy()) }
+            Error::Scheduler { policy: s.policy().to_string(), errno, hint }
         })?;
     }
     if let Some(io) = process.io_priority() {

@@ -118,10 +118,11 @@ fn handshake(
                 ch.send(&Message::HooksDone { state })?;
             }
             Some((Message::CloneBindSource { index }, _)) => {
-                let mount = cfg.spec.mounts().as_deref().unwrap_or_default().get(index).ok_or_else(|| Error::Init {
-                    code: 125,
-                    msg: format!("sync channel: the init asked for mount {index}, which the config does not have"),
-                })?;
+                let mount =
+                    cfg.spec.mounts().as_deref().unwrap_or_default().get(index).ok_or_else(|| Error::Protocol {
+                        channel: "sync channel",
+                        what: format!("the init asked for mount {index}, which the config does not have"),
+                    })?;
                 match crate::rootfs::clone_bind_source(mount, cfg.bundle)? {
                     Some(tree) => ch.send_fd(&Message::BindSourceCloned, &tree)?,
                     None => ch.send(&Message::BindSourceCloned)?,
@@ -130,9 +131,9 @@ fn handshake(
             Some((Message::Ready, _)) => return namespaces_ready(parent, *init),
             Some((Message::Failed { code, msg }, _)) => return Err(Error::Init { code, msg }),
             Some((other, _)) => {
-                return Err(Error::Init { code: 125, msg: format!("sync channel: unexpected {other:?}") })
+                return Err(Error::Protocol { channel: "sync channel", what: format!("unexpected {other:?}") })
             }
-            None => return Err(Error::Init { code: 125, msg: "container init exited before it was ready".into() }),
+            None => return Err(Error::Exited { who: "container init".into(), when: "before it was ready".into() }),
         }
     }
 }
@@ -186,7 +187,7 @@ fn run_id_helper(helper: &'static str, pid: Pid, maps: &[LinuxIdMapping]) -> Res
     })?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(Error::Init { code: 125, msg: format!("{helper} {}: {msg}", args[1..].join(" ")) });
+        return Err(Error::IdHelper { helper, args: args[1..].join(" "), reason: msg });
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ pub fn hand_over_listener(conn: &OwnedFd, listener: &OwnedFd) -> Result<()> {
     let mut byte = [0u8; 1];
     match nix::unistd::read(conn, &mut byte) {
         Ok(1) => Ok(()),
-        Ok(_) => Err(Error::Init { code: 125, msg: "start went away before delivering the seccomp listener".into() }),
+        Ok(_) => Err(Error::Exited { who: "start".into(), when: "before delivering the seccomp listener".into() }),
         Err(e) => Err(Error::sys("wait for", "start to deliver the seccomp listener", e)),
     }
 }
@@ -134,7 +134,7 @@ pub fn next_report(
         (b'L', Some(fd)) => Ok(Some(fd)),
         (b'0', None) => Ok(None),
         (FAILED, None) => Err(Error::Init { code: 1, msg: String::from_utf8_lossy(&report[1..len]).into_owned() }),
-        _ => Err(Error::Init { code: 125, msg: "start: unexpected report from the container init".into() }),
+        _ => Err(Error::Protocol { channel: "start", what: "unexpected report from the container init".into() }),
     }
 }
 
@@ -145,5 +145,5 @@ pub fn answer(conn: &OwnedFd) -> Result<()> {
 }
 
 fn init_gone() -> Error {
-    Error::Init { code: 125, msg: "container init exited before start".into() }
+    Error::Exited { who: "container init".into(), when: "before start".into() }
 }

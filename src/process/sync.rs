@@ -118,14 +118,14 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Message) -> Result<()> {
-        let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init { code: 125, msg: e.to_string() })?;
+        let bytes = serde_json::to_vec(msg).map_err(|source| Error::Encode { source })?;
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).ctx("send", "sync channel")?;
         Ok(())
     }
 
     /// A message with an fd attached to the same packet.
     pub fn send_fd(&self, msg: &Message, fd: &OwnedFd) -> Result<()> {
-        let bytes = serde_json::to_vec(msg).map_err(|e| Error::Init { code: 125, msg: e.to_string() })?;
+        let bytes = serde_json::to_vec(msg).map_err(|source| Error::Encode { source })?;
         let fds = [fd.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
@@ -145,7 +145,7 @@ impl Channel {
             return Ok(None);
         }
         let msg = serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::Init { code: 125, msg: format!("sync channel: {e}") })?;
+            .map_err(|e| Error::Protocol { channel: "sync channel", what: e.to_string() })?;
         Ok(Some((msg, fd)))
     }
 
@@ -168,8 +168,8 @@ impl Channel {
         match self.recv()? {
             Some(Message::Failed { code, msg }) => Err(Error::Init { code, msg }),
             Some(m) if check(&m) => Ok(m),
-            Some(m) => Err(Error::Init { code: 125, msg: format!("sync channel: expected {what}, got {m:?}") }),
-            None => Err(Error::Init { code: 125, msg: format!("container init exited before {what}") }),
+            Some(m) => Err(Error::Protocol { channel: "sync channel", what: format!("expected {what}, got {m:?}") }),
+            None => Err(Error::Exited { who: "container init".into(), when: format!("before {what}") }),
         }
     }
 }

@@ -5,7 +5,7 @@ mod cgroupfs;
 mod devices;
 mod mount_ops;
 mod mounts;
-mod options;
+pub(crate) mod options;
 pub mod overlay;
 pub mod path;
 mod pivot;
@@ -146,12 +146,7 @@ pub fn finish_root(spec: &Spec) -> Result<()> {
 }
 
 fn root_propagation(spec: &Spec) -> Result<MsFlags> {
-    let wanted = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("rslave");
-    let opts = options::parse(&[wanted.to_string()]);
-    match opts.propagation.as_slice() {
-        [flag] if opts.data.is_empty() => Ok(*flag),
-        _ => Err(Error::InvalidConfig(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
-    }
+    crate::spec::validate::rootfs_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))
 }
 
 /// The mount the rootfs lives on (the rootfs itself, when engines mounted it there) is made

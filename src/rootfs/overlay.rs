@@ -50,15 +50,25 @@ impl Layers {
         nix::sys::statfs::statfs(&self.upper).map_or(true, |fs| fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC)
     }
 
-    /// lowerdir, upperdir and workdir as overlayfs takes them, and whether the layer is
-    /// volatile: what both ways of mounting it say. overlayfs splits lowerdir on ':' (and
-    /// mount(2)'s option string on ','), so no layer path may contain either.
-    fn settings(&self) -> Result<([(&'static CStr, String); 3], bool)> {
+    /// overlayfs splits lowerdir on ':' (and mount(2)'s option string on ','): no layer path
+    /// may contain either, nor NUL. Checked by create before anything exists.
+    pub fn check_paths(&self) -> Result<()> {
         for p in self.lower.iter().chain([&self.upper, &self.work]) {
             if p.to_string_lossy().contains([',', ':']) {
                 return Err(Error::InvalidConfig(format!("overlay layer path {p:?} contains ',' or ':'")));
             }
+            if p.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(Error::InvalidConfig("overlay layer path contains NUL".into()));
+            }
         }
+        Ok(())
+    }
+
+    /// lowerdir, upperdir and workdir as overlayfs takes them, and whether the layer is
+    /// volatile: what both ways of mounting it say. overlayfs splits lowerdir on ':' (and
+    /// mount(2)'s option string on ','), so no layer path may contain either.
+    fn settings(&self) -> Result<([(&'static CStr, String); 3], bool)> {
+        self.check_paths()?;
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
         let dirs = [
             (c"lowerdir", lower.join(":")),

@@ -22,6 +22,8 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// config.json as read, for the copy `create` keeps (exec's defaults).
     pub raw: Vec<u8>,
+    /// linux.seccomp compiled: a profile that cannot be is refused with the rest.
+    pub seccomp: Option<crate::security::seccomp::Compiled>,
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
@@ -43,7 +45,9 @@ impl Bundle {
     fn parse(dir: PathBuf, path: PathBuf, raw: Vec<u8>) -> Result<Bundle> {
         let spec = parse_config(&raw, &path)?;
         let rootfs = validate(&spec, &dir)?;
-        Ok(Bundle { dir, spec, rootfs, raw })
+        let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let seccomp = profile.map(crate::security::seccomp::compile).transpose()?;
+        Ok(Bundle { dir, spec, rootfs, raw, seccomp })
     }
 }
 

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Process, Spec};
 
 use crate::error::{Error, Result};
 
@@ -20,7 +21,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let rootfs = check_root(spec, bundle)?;
     check_process(spec)?;
     check_mounts(spec)?;
+    check_idmapped_mounts(spec)?;
     check_namespaces(spec)?;
+    check_devices(spec)?;
+    check_cgroups_path(spec)?;
+    check_cpu_sets(spec)?;
     check_hooks(spec)?;
     crate::security::lsm::check(spec)?;
     check_linux_settings(spec)?;
@@ -61,6 +66,9 @@ fn check_process(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         return Err(invalid(format!("process.cwd {:?} is not an absolute path", process.cwd())));
     }
+    if process.cwd().as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(invalid(format!("process.cwd {:?} contains a NUL byte", process.cwd())));
+    }
     for var in process.env().iter().flatten() {
         if !var.contains('=') {
             return Err(invalid(format!("process.env entry {var:?} is not KEY=VALUE")));
@@ -69,10 +77,43 @@ fn check_process(spec: &Spec) -> Result<()> {
     check_process_settings(process, "process")
 }
 
-/// What a process (the config's, or exec's) asks of the scheduler, checked before anything
-/// exists. `path` names it in messages.
+/// What a process (the config's, or exec's) hands to execve and asks of the scheduler,
+/// checked before anything exists. `path` names it in messages.
 pub(super) fn check_process_settings(process: &Process, path: &str) -> Result<()> {
+    // execve takes C strings: a NUL would cut an argument short, or fail in the init.
+    for (i, arg) in process.args().iter().flatten().enumerate() {
+        if arg.contains('\0') {
+            return Err(invalid(format!("{path}.args[{i}] {arg:?} contains a NUL byte")));
+        }
+    }
+    for var in process.env().iter().flatten() {
+        if var.contains('\0') {
+            return Err(invalid(format!("{path}.env entry {var:?} contains a NUL byte")));
+        }
+    }
+    check_rlimits(process, path)?;
     crate::process::sched::check(process, path)
+}
+
+/// config.md: "If `rlimits` contains duplicated entries with same `type`, the runtime MUST
+/// generate an error"; and a soft limit above its hard one is one setrlimit(2) refuses.
+fn check_rlimits(process: &Process, path: &str) -> Result<()> {
+    let mut seen = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        if seen.contains(&r.typ()) {
+            return Err(invalid(format!("{path}.rlimits: {} is listed twice", r.typ())));
+        }
+        if r.soft() > r.hard() {
+            return Err(invalid(format!(
+                "{path}.rlimits {}: soft limit {} is above the hard limit {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )));
+        }
+        seen.push(r.typ());
+    }
+    Ok(())
 }
 
 /// The container-wide kernel settings: personality, NUMA policy, network devices, resctrl.
@@ -89,11 +130,15 @@ fn check_linux_settings(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// config.md: "If set, timeout MUST be greater than zero."
+/// config.md: a hook's path "MUST be absolute", and "If set, timeout MUST be greater than
+/// zero."
 fn check_hooks(spec: &Spec) -> Result<()> {
     let Some(hooks) = spec.hooks().as_ref() else { return Ok(()) };
     for point in crate::hooks::HookPoint::ALL {
         for hook in point.of(hooks) {
+            if !hook.path().is_absolute() {
+                return Err(invalid(format!("{} hook {:?}: path must be absolute", point.name(), hook.path())));
+            }
             if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
                 return Err(invalid(format!(
                     "{} hook {:?}: timeout {t} must be greater than zero",
@@ -106,16 +151,137 @@ fn check_hooks(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// A bind mount: by its type, or by a bind or rbind option (runc reads it so).
+pub fn is_bind(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("bind") || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
 fn check_mounts(spec: &Spec) -> Result<()> {
     for mount in spec.mounts().iter().flatten() {
         let dest = mount.destination();
         if !dest.is_absolute() {
             return Err(invalid(format!("mount destination {dest:?} is not an absolute path")));
         }
-        let bind = mount.typ().as_deref() == Some("bind")
-            || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        for (what, path) in [("destination", Some(dest.as_path())), ("source", mount.source().as_deref())] {
+            if path.is_some_and(|p| p.as_os_str().as_encoded_bytes().contains(&0)) {
+                return Err(invalid(format!("mount {what} {path:?} contains NUL")));
+            }
+        }
+        let bind = is_bind(mount);
+        if bind && mount.source().is_none() {
+            return Err(invalid(format!("bind mount on {dest:?} has no source")));
+        }
         let fstype = if bind { "bind" } else { mount.typ().as_deref().unwrap_or("none") };
         check_proc_mount(dest, fstype, mount.source().as_deref())?;
+    }
+    if let Some(linux) = spec.linux().as_ref() {
+        rootfs_propagation(linux.rootfs_propagation().as_deref())?;
+    }
+    Ok(())
+}
+
+/// The propagation `/` gets (linux.rootfsPropagation, rslave when the config says nothing):
+/// one propagation word, nothing else.
+pub fn rootfs_propagation(wanted: Option<&str>) -> Result<MsFlags> {
+    let wanted = wanted.unwrap_or("rslave");
+    let opts = crate::rootfs::options::parse(&[wanted.to_string()]);
+    match opts.propagation.as_slice() {
+        [flag] if opts.data.is_empty() && opts.flags.is_empty() => Ok(*flag),
+        _ => Err(invalid(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
+    }
+}
+
+/// An idmapped mount (its own mappings, or the idmap/ridmap option) is a bind mount with a
+/// mapping to show ownership through: its own, else the container's.
+fn check_idmapped_mounts(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for m in spec.mounts().iter().flatten() {
+        let option = m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap");
+        let (uid, gid) = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
+        if !option && uid.is_none() && gid.is_none() {
+            continue;
+        }
+        if !is_bind(m) {
+            return Err(invalid(format!("idmapped mount on {:?} must be a bind mount", m.destination())));
+        }
+        let uid = uid.or_else(|| linux.and_then(|l| l.uid_mappings().as_deref())).unwrap_or_default();
+        let gid = gid.or_else(|| linux.and_then(|l| l.gid_mappings().as_deref())).unwrap_or_default();
+        if uid.is_empty() || gid.is_empty() || uid.iter().chain(gid).any(|m| m.size() == 0) {
+            return Err(invalid(format!(
+                "idmapped mount on {:?} needs non-empty uidMappings and gidMappings (its own or the container's)",
+                m.destination()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// linux.devices are files to make: "a" is a wildcard for cgroup rules, not a file type.
+/// linux.resources.devices are cgroup rules: a, b or c, and access made of r, w and m.
+fn check_devices(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    for d in linux.devices().iter().flatten() {
+        if d.typ() == LinuxDeviceType::A {
+            return Err(invalid(format!(
+                "device {:?} has type \"a\", which only device cgroup rules may use",
+                d.path()
+            )));
+        }
+        if !d.path().is_absolute() {
+            return Err(invalid(format!("device path {:?} is not absolute", d.path())));
+        }
+        if d.path().file_name().is_none() {
+            return Err(invalid(format!("device path {:?} has no name", d.path())));
+        }
+    }
+    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_ref());
+    for rule in rules.into_iter().flatten() {
+        check_device_rule(rule)?;
+    }
+    Ok(())
+}
+
+/// One device cgroup rule (config's, or `update`'s): what both cgroup versions can express.
+pub fn check_device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> Result<()> {
+    match rule.typ() {
+        None | Some(LinuxDeviceType::A | LinuxDeviceType::B | LinuxDeviceType::C) => {}
+        Some(other) => return Err(invalid(format!("device rule type {:?} is not a, b or c", other.as_str()))),
+    }
+    if let Some(bad) = rule.access().as_deref().unwrap_or("rwm").chars().find(|c| !"rwm".contains(*c)) {
+        return Err(invalid(format!("device rule access {bad:?} is not r, w or m")));
+    }
+    Ok(())
+}
+
+/// linux.resources.cpu.cpus and .mems: lists of numbers and ranges ("0-3,6"); which of them
+/// exist is the kernel's to say.
+fn check_cpu_sets(spec: &Spec) -> Result<()> {
+    let cpu = spec.linux().as_ref().and_then(|l| l.resources().as_ref()).and_then(|r| r.cpu().as_ref());
+    let lists = [("cpus", cpu.and_then(|c| c.cpus().as_deref())), ("mems", cpu.and_then(|c| c.mems().as_deref()))];
+    for (key, list) in lists {
+        let Some(list) = list else { continue };
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let n = |s: &str| s.trim().parse::<u32>().ok();
+            let ok = match part.split_once('-') {
+                Some((lo, hi)) => n(lo).zip(n(hi)).is_some_and(|(lo, hi)| lo <= hi),
+                None => n(part).is_some(),
+            };
+            if !ok {
+                return Err(invalid(format!(
+                    "linux.resources.cpu.{key} {list:?}: {part:?} is not a number or a range"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// linux.cgroupsPath: a path below a hierarchy (or systemd's slice:prefix:name), never one
+/// that climbs out of it.
+fn check_cgroups_path(spec: &Spec) -> Result<()> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    if let Some(path) = path.filter(|p| p.components().any(|c| matches!(c, std::path::Component::ParentDir))) {
+        return Err(invalid(format!("cgroupsPath {path:?} must not contain \"..\"")));
     }
     Ok(())
 }
@@ -196,6 +362,10 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if maps > 0 && !has(LinuxNamespaceType::User) {
         return Err(invalid("uidMappings/gidMappings need a user namespace"));
     }
+    if let Some(linux) = linux {
+        check_id_mappings("linux.uidMappings", linux.uid_mappings().as_deref().unwrap_or_default())?;
+        check_id_mappings("linux.gidMappings", linux.gid_mappings().as_deref().unwrap_or_default())?;
+    }
     // A new user namespace without a map has no root to become: say so, rather than the
     // setgid EINVAL the init would meet.
     let new_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
@@ -204,6 +374,11 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
         if empty(linux.and_then(|l| l.uid_mappings().as_ref())) || empty(linux.and_then(|l| l.gid_mappings().as_ref()))
         {
             return Err(invalid("a new user namespace needs uidMappings and gidMappings (none are given)"));
+        }
+    }
+    for (what, name) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        if name.as_deref().is_some_and(|n| n.contains('\0')) {
+            return Err(invalid(format!("{what} {name:?} contains a NUL byte")));
         }
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -215,8 +390,49 @@ fn check_namespaces(spec: &Spec) -> Result<()> {
     if linux.and_then(|l| l.time_offsets().as_ref()).is_some_and(|o| !o.is_empty()) && !has(LinuxNamespaceType::Time) {
         return Err(invalid("timeOffsets need a time namespace"));
     }
+    check_time_offsets(spec)?;
     for key in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten().map(|(k, _)| k) {
         check_sysctl(key, &has)?;
+    }
+    Ok(())
+}
+
+/// What user_namespaces(7) lets a map hold: ranges of at least one id, within 32 bits, none
+/// overlapping another on either side.
+fn check_id_mappings(what: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+    let range = |start: u32, size: u32| (u64::from(start), u64::from(start) + u64::from(size));
+    let shown = |m: &oci_spec::runtime::LinuxIdMapping| format!("{} {} {}", m.container_id(), m.host_id(), m.size());
+    for (i, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            return Err(invalid(format!("{what}[{i}] {:?}: size 0 maps nothing", shown(m))));
+        }
+        let (inside, outside) = (range(m.container_id(), m.size()), range(m.host_id(), m.size()));
+        if inside.1 > 1 << 32 || outside.1 > 1 << 32 {
+            return Err(invalid(format!("{what}[{i}] {:?}: the range runs past the last id (4294967295)", shown(m))));
+        }
+        for (j, earlier) in maps[..i].iter().enumerate() {
+            let overlaps = |a: (u64, u64), b: (u64, u64)| a.0 < b.1 && b.0 < a.1;
+            if overlaps(inside, range(earlier.container_id(), earlier.size()))
+                || overlaps(outside, range(earlier.host_id(), earlier.size()))
+            {
+                return Err(invalid(format!("{what}[{i}] {:?} overlaps {what}[{j}] {:?}", shown(m), shown(earlier))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// config-linux.md: the clocks a time namespace offsets are monotonic and boottime; the
+/// nanoseconds are a fraction of a second. (Each becomes a line of /proc/self/timens_offsets.)
+fn check_time_offsets(spec: &Spec) -> Result<()> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref());
+    for (clock, offset) in offsets.into_iter().flatten() {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(invalid(format!("timeOffsets: clock {clock:?} is not monotonic or boottime")));
+        }
+        if let Some(ns) = offset.nanosecs().filter(|ns| *ns >= 1_000_000_000) {
+            return Err(invalid(format!("timeOffsets.{clock}: nanosecs {ns} is not below 1000000000")));
+        }
     }
     Ok(())
 }
@@ -244,6 +460,19 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     } else {
         Err(invalid(format!("sysctl {key:?} is not in a separate kernel namespace of the container")))
     }
+}
+
+/// `--no-pivot` with a private root: the container, chrooted inside a copy of the host's mount
+/// tree, would keep every host mount it copied busy, and unmounting on the host would no
+/// longer reach it (runc refuses it too, runc#1602).
+pub fn check_no_pivot(spec: &Spec) -> Result<()> {
+    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
+    if matches!(propagation, "private" | "rprivate") {
+        return Err(invalid(format!(
+            "rootfsPropagation {propagation:?} is not safe without pivot_root (--no-pivot): the container would pin the host's mounts"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -279,17 +508,66 @@ mod tests {
         assert!(check_sysctl("kernel.shmmax", &only_net).is_err());
         assert!(check_sysctl("vm.swappiness", &|_| true).is_err());
     }
-}
 
-/// `--no-pivot` with a private root: the container, chrooted inside a copy of the host's mount
-/// tree, would keep every host mount it copied busy, and unmounting on the host would no
-/// longer reach it (runc refuses it too, runc#1602).
-pub fn check_no_pivot(spec: &Spec) -> Result<()> {
-    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
-    if matches!(propagation, "private" | "rprivate") {
-        return Err(invalid(format!(
-            "rootfsPropagation {propagation:?} is not safe without pivot_root (--no-pivot): the container would pin the host's mounts"
-        )));
+    fn spec(json: serde_json::Value) -> Spec {
+        let mut base = crate::spec::default_spec(false, 0, 0);
+        if let (Some(b), Some(extra)) = (base.as_object_mut(), json.as_object()) {
+            b.extend(extra.clone());
+        }
+        serde_json::from_value(base).expect("a config")
     }
-    Ok(())
+
+    #[test]
+    fn cpu_sets_are_numbers_and_ranges() {
+        let cpus = |list: &str| spec(serde_json::json!({"linux": {"resources": {"cpu": {"cpus": list}}}}));
+        for good in ["", "0", "0-3,6", " 1 , 2-2 "] {
+            assert!(check_cpu_sets(&cpus(good)).is_ok(), "{good:?}");
+        }
+        for bad in ["x", "3-1", "0-", "1;2", "-1"] {
+            assert!(check_cpu_sets(&cpus(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rootfs_propagation_is_one_propagation_word() {
+        assert_eq!(rootfs_propagation(None).ok(), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(rootfs_propagation(Some("private")).ok(), Some(MsFlags::MS_PRIVATE));
+        for bad in ["sideways", "ro", "bind", "private,ro", ""] {
+            assert!(rootfs_propagation(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn devices_and_device_rules() {
+        let dev = |t: &str, path: &str| {
+            spec(serde_json::json!({"linux": {"devices": [{"path": path, "type": t, "major": 1, "minor": 3}]}}))
+        };
+        assert!(check_devices(&dev("c", "/dev/null2")).is_ok());
+        assert!(check_devices(&dev("a", "/dev/all")).is_err());
+        assert!(check_devices(&dev("c", "dev/null2")).is_err());
+        assert!(check_devices(&dev("c", "/")).is_err());
+        let rule = |t: &str, access: &str| {
+            spec(
+                serde_json::json!({"linux": {"resources": {"devices": [{"allow": true, "type": t, "access": access}]}}}),
+            )
+        };
+        assert!(check_devices(&rule("a", "rwm")).is_ok());
+        assert!(check_devices(&rule("c", "rx")).is_err());
+        assert!(check_devices(&rule("p", "r")).is_err());
+    }
+
+    #[test]
+    fn idmapped_mounts_are_binds_with_mappings() {
+        let mounts = |m: serde_json::Value| spec(serde_json::json!({"mounts": [m]}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        let ok = mounts(serde_json::json!({"destination": "/m", "source": "/tmp", "type": "bind",
+            "options": ["rbind", "idmap"], "uidMappings": map, "gidMappings": map}));
+        assert!(check_idmapped_mounts(&ok).is_ok());
+        let tmpfs =
+            mounts(serde_json::json!({"destination": "/m", "source": "tmpfs", "type": "tmpfs", "options": ["idmap"]}));
+        assert!(check_idmapped_mounts(&tmpfs).is_err());
+        let unmapped =
+            mounts(serde_json::json!({"destination": "/m", "source": "/tmp", "type": "bind", "options": ["idmap"]}));
+        assert!(check_idmapped_mounts(&unmapped).is_err());
+    }
 }
