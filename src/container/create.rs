@@ -279,7 +279,7 @@ fn create_in(
     let unit = made.unit.take();
     let overlay = made.overlay.take();
     let idmaps = idmap_namespaces(spec)?;
-    if crate::spec::shares_runtime_mount_namespace(spec) {
+    if crate::rootfs::shares_runtime_mount_namespace(spec) {
         made.mounts_before = Some(crate::rootfs::mounts_below(&bundle.rootfs)?);
     }
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());

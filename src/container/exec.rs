@@ -104,7 +104,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<Execd> {
     guard_runtime_exe(root, &c, status, &spec, &opts.process)?;
     let namespaces = open_init_namespaces(&spec, c.state.pid)?;
     // Without a mount namespace to join, the container's root is the init's (it chrooted).
-    let root = match crate::spec::shares_runtime_mount_namespace(&spec) {
+    let root = match crate::rootfs::shares_runtime_mount_namespace(&spec) {
         true => {
             let path = format!("/proc/{}/root", c.state.pid);
             Some(std::fs::File::open(&path).map_err(|e| Error::io("open", path, e))?)

@@ -111,7 +111,7 @@ fn setup(cfg: &InitConfig, plan: &Plan, ch: &Channel, born_in_cgroup: bool) -> R
     }
     set_names(spec)?;
     umask(Mode::empty());
-    let shares_mounts = crate::spec::shares_runtime_mount_namespace(spec);
+    let shares_mounts = crate::rootfs::shares_runtime_mount_namespace(spec);
     if !shares_mounts {
         rootfs::isolate(spec, cfg.rootfs)?;
     }

@@ -26,7 +26,7 @@ use crate::error::{Error, Result, SysContext};
 /// asks), so nothing mounted from here on reaches the host. Separate from `prepare` so the
 /// init does it while the parent is still making the overlay.
 pub fn isolate(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let mut propagation = root_propagation(spec)?;
+    let mut propagation = root_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))?;
     // Nothing can be bound from under an unbindable mount (the rootfs onto itself, the masks,
     // bind sources): unbindable is given to the container's / only after pivot_root (enter).
     // Shared must be set now, while the mounts are still the host's peers.
@@ -140,13 +140,21 @@ pub fn finish_root(spec: &Spec) -> Result<()> {
         mount_ops::remount_bind(&slash, MsFlags::MS_RDONLY, "/")?;
     }
     if spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
-        mount(None::<&str>, "/", None::<&str>, root_propagation(spec)?, None::<&str>).ctx("set propagation of", "/")?;
+        let flags = root_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))?;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).ctx("set propagation of", "/")?;
     }
     Ok(())
 }
 
-fn root_propagation(spec: &Spec) -> Result<MsFlags> {
-    crate::spec::validate::rootfs_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))
+/// The propagation `/` gets (linux.rootfsPropagation, rslave when the config says nothing):
+/// one propagation word, nothing else.
+pub fn root_propagation(wanted: Option<&str>) -> Result<MsFlags> {
+    let wanted = wanted.unwrap_or("rslave");
+    let opts = options::parse(&[wanted.to_string()]);
+    match opts.propagation.as_slice() {
+        [flag] if opts.data.is_empty() && opts.flags.is_empty() => Ok(*flag),
+        _ => Err(Error::InvalidConfig(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
+    }
 }
 
 /// The mount the rootfs lives on (the rootfs itself, when engines mounted it there) is made
@@ -186,4 +194,26 @@ pub fn unmount_added(rootfs: &Path, before: &[u32]) -> Result<()> {
         }
     }
     Err(Error::sys("unmount what the container mounted below", rootfs.display(), nix::errno::Errno::EBUSY))
+}
+
+/// The config lists no mount namespace: the container shares the runtime's (config-linux.md:
+/// "the container inherits the runtime namespace of that type"), so its mounts are made there,
+/// under the rootfs, it is chrooted rather than pivoted, and delete unmounts them.
+pub fn shares_runtime_mount_namespace(spec: &Spec) -> bool {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    !namespaces.into_iter().flatten().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootfs_propagation_is_one_propagation_word() {
+        assert_eq!(root_propagation(None).ok(), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(root_propagation(Some("private")).ok(), Some(MsFlags::MS_PRIVATE));
+        for bad in ["sideways", "ro", "bind", "private,ro", ""] {
+            assert!(root_propagation(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -112,11 +112,3 @@ fn typed<T: serde::de::DeserializeOwned>(raw: &[u8], path: &Path, process_key: O
     }
     T::deserialize(&v).map_err(parse_error)
 }
-
-/// The config lists no mount namespace: the container shares the runtime's (config-linux.md:
-/// "the container inherits the runtime namespace of that type"), so its mounts are made there,
-/// under the rootfs, it is chrooted rather than pivoted, and delete unmounts them.
-pub fn shares_runtime_mount_namespace(spec: &oci_spec::runtime::Spec) -> bool {
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
-    !namespaces.into_iter().flatten().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
-}

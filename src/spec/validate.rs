@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Mount, Process, Spec};
 
 use crate::error::{Error, Result};
@@ -175,20 +174,9 @@ fn check_mounts(spec: &Spec) -> Result<()> {
         check_proc_mount(dest, fstype, mount.source().as_deref())?;
     }
     if let Some(linux) = spec.linux().as_ref() {
-        rootfs_propagation(linux.rootfs_propagation().as_deref())?;
+        crate::rootfs::root_propagation(linux.rootfs_propagation().as_deref())?;
     }
     Ok(())
-}
-
-/// The propagation `/` gets (linux.rootfsPropagation, rslave when the config says nothing):
-/// one propagation word, nothing else.
-pub fn rootfs_propagation(wanted: Option<&str>) -> Result<MsFlags> {
-    let wanted = wanted.unwrap_or("rslave");
-    let opts = crate::rootfs::options::parse(&[wanted.to_string()]);
-    match opts.propagation.as_slice() {
-        [flag] if opts.data.is_empty() && opts.flags.is_empty() => Ok(*flag),
-        _ => Err(invalid(format!("rootfsPropagation {wanted:?} is not a propagation mode"))),
-    }
 }
 
 /// An idmapped mount (its own mappings, or the idmap/ridmap option) is a bind mount with a
@@ -525,15 +513,6 @@ mod tests {
         }
         for bad in ["x", "3-1", "0-", "1;2", "-1"] {
             assert!(check_cpu_sets(&cpus(bad)).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn rootfs_propagation_is_one_propagation_word() {
-        assert_eq!(rootfs_propagation(None).ok(), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
-        assert_eq!(rootfs_propagation(Some("private")).ok(), Some(MsFlags::MS_PRIVATE));
-        for bad in ["sideways", "ro", "bind", "private,ro", ""] {
-            assert!(rootfs_propagation(Some(bad)).is_err(), "{bad:?}");
         }
     }
 
