@@ -10,10 +10,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::create::CONFIG_COPY;
 use super::dir::ContainerDir;
 use super::state::{State, Status};
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, Result};
 use crate::hooks::{self, HookPoint};
 use crate::process::start_gate;
 use crate::procfs;
@@ -46,7 +45,7 @@ impl Container {
     }
 
     /// A pidfd for the init, checked to still be the process we recorded.
-    fn pidfd(&self) -> Result<std::os::fd::OwnedFd> {
+    pub(super) fn pidfd(&self) -> Result<std::os::fd::OwnedFd> {
         let pid = Pid::from_raw(self.state.pid);
         let fd = sys::pidfd_open(pid).map_err(|_| Error::ContainerNotRunning)?;
         if !procfs::is_alive(self.state.pid, self.state.pid_start_time) {
@@ -75,7 +74,7 @@ pub fn load(root: &Path, id: &str) -> Result<Container> {
     }
 }
 
-fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
+pub(super) fn load_locked(root: &Path, id: &str) -> Result<(ContainerDir, Container)> {
     let lock = ContainerDir::open(root, id)?;
     let container = Container { state: State::read(&lock.path)?, dir: lock.path.clone() };
     if container.state.creating.is_some() {
@@ -96,56 +95,6 @@ pub(super) fn being_created(id: &str, state: &State) -> Error {
             "container {id:?} was being created by a process that died: `delete` it (its status is creating)"
         )),
     }
-}
-
-/// Releases the init waiting in start_gate, delivers its seccomp NOTIFY listener if it hands
-/// one over, then runs the poststart hooks.
-pub fn start(root: &Path, id: &str) -> Result<()> {
-    let (_lock, c) = load_locked(root, id)?;
-    let status = c.status();
-    if status != Status::Created {
-        return Err(Error::NotCreated { id: id.into(), status: status.to_string() });
-    }
-    let pidfd = c.pidfd()?;
-    // An init frozen in its cgroup would never answer.
-    if let Some(frozen) = cgroups::frozen_dir(&c.state.cgroups) {
-        return Err(Error::Busy(format!("container's cgroup unexpectedly frozen: {}", frozen.display())));
-    }
-    let conn = start_gate::connect(&c.dir)?;
-    let socket = c.dir.join(start_gate::SOCKET);
-    std::fs::remove_file(&socket).ctx("remove start socket", socket.display())?;
-    let cgroups = Some(c.state.cgroups.as_slice());
-    if let Some(listener) = start_gate::next_report(&conn, &pidfd, cgroups)? {
-        deliver_listener(&c, listener)?;
-        start_gate::answer(&conn)?;
-        if start_gate::next_report(&conn, &pidfd, cgroups)?.is_some() {
-            return Err(Error::Protocol {
-                channel: "start",
-                what: "the container init handed over two listeners".into(),
-            });
-        }
-    }
-    crate::logging::debug(&format!("start {id}: init {} released", c.state.pid));
-    let json = c.state.oci(Status::Running).to_string();
-    hooks::run_warn(HookPoint::Poststart, c.state.hooks.as_ref(), &json);
-    Ok(())
-}
-
-/// Hands the init's seccomp NOTIFY listener to linux.seccomp.listenerPath, with the state.
-fn deliver_listener(c: &Container, listener: std::os::fd::OwnedFd) -> Result<()> {
-    let path = c.dir.join(CONFIG_COPY);
-    let text = std::fs::read(&path).map_err(|source| Error::ReadConfig { path: path.clone(), source })?;
-    let spec = crate::spec::parse_saved(&text, &path)?;
-    let section = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let Some(listener_path) = section.and_then(|s| s.listener_path().as_deref()) else { return Ok(()) };
-    let metadata = section.and_then(|s| s.listener_metadata().as_deref());
-    crate::security::seccomp::send_listener(
-        listener_path,
-        &listener,
-        c.state.pid,
-        metadata,
-        c.state.oci(Status::Running),
-    )
 }
 
 /// Accepts what runc accepts: "9", "KILL", "SIGKILL" (any case), and 0: no signal, only the
