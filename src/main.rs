@@ -8,7 +8,7 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     // Before berth opens a file of its own, which would take the first free number.
-    if let Err(e) = berth::process::fds::check_passed(args.fds_to_preserve()) {
+    if let Err(e) = berth::container::check_preserved_fds(args.fds_to_preserve()) {
         eprintln!("berth: {e}");
         std::process::exit(1);
     }

@@ -19,3 +19,7 @@ pub use resources::{events, pids, ps, stats_event, update};
 pub use run::{exec_wait, run, run_image, ImageRun, Ran, RunOptions};
 pub use start::start;
 pub use state::{State, Status};
+
+/// `--preserve-fds N`: fds 3..3+N must have been passed to berth (checked before berth opens
+/// anything of its own).
+pub use crate::process::fds::check_passed as check_preserved_fds;
