@@ -1,27 +1,29 @@
 //! berth: an OCI container runtime as a library. The CLI (src/cli) turns flags into calls here;
-//! nothing in this crate parses flags, and nothing in the CLI makes syscalls.
+//! nothing in this crate parses flags, and nothing in the CLI makes syscalls. Its public face is
+//! container/ (the operations), spec/, image/, cgroups/ and security/ (which the runtime tests
+//! also drive directly), features, logging and the error type; the rest is the crate's own.
 
-pub mod annotations;
-pub mod atomic_file;
+pub(crate) mod annotations;
+pub(crate) mod atomic_file;
 pub mod cgroups;
 pub mod container;
 pub mod error;
-pub mod exec_path;
+pub(crate) mod exec_path;
 pub mod features;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod image;
 pub mod logging;
-pub mod netdev;
-pub mod pidfd_socket;
-pub mod process;
-pub mod procfs;
-pub mod resctrl;
-pub mod rootfs;
+pub(crate) mod netdev;
+pub(crate) mod pidfd_socket;
+pub(crate) mod process;
+pub(crate) mod procfs;
+pub(crate) mod resctrl;
+pub(crate) mod rootfs;
 pub mod security;
 pub mod spec;
 mod sys;
-pub mod time;
-pub mod tty;
+pub(crate) mod time;
+pub(crate) mod tty;
 
 pub use error::{Error, Result};
 

@@ -1,22 +1,22 @@
 //! Spawning the container init: the parent's half (spawn.rs) and the init's half (init.rs),
 //! talking over the sync channel.
 
-pub mod exec;
-pub mod fds;
+pub(crate) mod exec;
+pub(crate) mod fds;
 mod init;
 mod init_config;
 mod launch;
-pub mod mempolicy;
-pub mod namespaces;
-pub mod personality;
-pub mod sched;
-pub mod sealed_exe;
-pub mod spawn;
-pub mod start_gate;
-pub mod supervise;
+pub(crate) mod mempolicy;
+pub(crate) mod namespaces;
+pub(crate) mod personality;
+pub(crate) mod sched;
+pub(crate) mod sealed_exe;
+pub(crate) mod spawn;
+pub(crate) mod start_gate;
+pub(crate) mod supervise;
 mod sync;
 mod sysctl;
-pub mod userns;
+pub(crate) mod userns;
 
 pub use init_config::InitConfig;
 pub use spawn::{spawn, ParentSide};

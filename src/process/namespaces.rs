@@ -124,16 +124,6 @@ impl ParentNamespaces {
         Ok(ParentNamespaces { saved })
     }
 
-    /// For exec: the container's pid and time namespaces, given as open files.
-    pub fn enter_files(files: &[(CloneFlags, File)]) -> Result<ParentNamespaces> {
-        let mut saved = Vec::new();
-        for (f, file) in files.iter().filter(|(f, _)| for_children_only(*f)) {
-            saved.push(save_for_children(*f)?);
-            setns(file.as_fd(), *f).ctx("join namespace", format!("{f:?}"))?;
-        }
-        Ok(ParentNamespaces { saved })
-    }
-
     pub fn restore(self) -> Result<()> {
         for (f, file) in self.saved {
             setns(file.as_fd(), f).ctx("return to namespace", "parent")?;

@@ -11,5 +11,5 @@
 mod mountinfo;
 mod stat;
 
-pub use mountinfo::{mounts, parse_mountinfo, Mount};
+pub use mountinfo::{mounts, parse_mountinfo};
 pub use stat::{cmdline, is_alive, myself, ProcStat};
