@@ -210,6 +210,27 @@ fn create_with_overlay_killed_at_any_syscall() {
     sweep(&b, &["create", "--rootfs-overlay", "--bundle", &bundle, &b.id], &calls, &|_| {});
 }
 
+/// Into a pid namespace another container holds (a pod's): where procfs takes `pidns=`, the init
+/// is cloned outside it and forks into it only after pivot_root, one more hand-over to kill.
+#[test]
+fn create_into_a_joined_pid_namespace_killed_at_any_syscall() {
+    let Some(mut b) = sweep_bundle("crpod", "sleep 300") else { return };
+    let mut pod = Bundle::new("crpodholder");
+    pod.sh("sleep 300");
+    let out = pod.run_detached(&[]);
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let _pod = Ids(&pod, vec![pod.id.clone()]);
+    let pid_namespace = format!("/proc/{}/ns/pid", pod.state()["pid"]);
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(pid_namespace);
+        }
+    }
+    b.save();
+    let bundle = b.dir.to_string_lossy().into_owned();
+    sweep(&b, &["create", "--bundle", &bundle, &b.id], &["clone3", "mkdir", "recvmsg", "wait4", "write"], &|_| {});
+}
+
 #[test]
 fn run_killed_at_any_syscall() {
     let Some(b) = sweep_bundle("crrun", "true") else { return };

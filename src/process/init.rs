@@ -255,7 +255,10 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     unshare(CloneFlags::CLONE_NEWPID).ctx("unshare", "pid namespace")?;
-    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })?;
+    // The fork did not inherit the setting (and becoming the joined namespace's root cleared it).
+    super::die_with_runtime(ch);
+    Ok(())
 }
 
 /// The init has its root, cwd and mounts from the container now: only from here on may the
@@ -263,7 +266,10 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
 fn fork_into_joined_pid_namespace(namespace: File, ch: &Channel) -> Result<()> {
     setns(namespace.as_fd(), CloneFlags::CLONE_NEWPID).ctx("join namespace", "pid")?;
     drop(namespace);
-    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })?;
+    // The fork did not inherit the setting; berth is this process's parent too (CLONE_PARENT).
+    super::die_with_runtime(ch);
+    Ok(())
 }
 
 /// Become the user namespace's root so the rest of setup runs with its full capabilities.
