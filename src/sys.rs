@@ -368,12 +368,8 @@ pub fn move_mount_to(tree: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
 /// mounted nowhere yet: fsopen, fsconfig and fsmount. The detached mount goes where
 /// move_mount_to puts it, in whatever mount namespace that caller is in.
 pub fn fsmount_detached(fstype: &CStr, strings: &[(&CStr, &CStr)], flags: &[&CStr]) -> nix::Result<OwnedFd> {
-    const FSOPEN_CLOEXEC: libc::c_uint = 1;
     const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-    // SAFETY: `fstype` is NUL-terminated and alive for the call; the result is a new fd.
-    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let context = unsafe { OwnedFd::from_raw_fd(Errno::result(ret)? as RawFd) };
+    let context = fsopen(fstype)?;
     for (key, value) in strings {
         fsconfig(&context, FSCONFIG_SET_STRING, Some(key), Some(value))?;
     }
@@ -390,13 +386,16 @@ pub fn fsmount_detached(fstype: &CStr, strings: &[(&CStr, &CStr)], flags: &[&CSt
 /// Whether a new filesystem context of type `fstype` accepts `key=value` (fsopen and one
 /// fsconfig; nothing is created or mounted).
 pub fn fs_takes_string(fstype: &CStr, key: &CStr, value: &CStr) -> bool {
+    fsopen(fstype).is_ok_and(|context| fsconfig(&context, FSCONFIG_SET_STRING, Some(key), Some(value)).is_ok())
+}
+
+/// fsopen(FSOPEN_CLOEXEC): a new filesystem context of type `fstype`.
+fn fsopen(fstype: &CStr) -> nix::Result<OwnedFd> {
     const FSOPEN_CLOEXEC: libc::c_uint = 1;
     // SAFETY: `fstype` is NUL-terminated and alive for the call; the result is a new fd.
     let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
-    let Ok(fd) = Errno::result(ret) else { return false };
     // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let context = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    fsconfig(&context, FSCONFIG_SET_STRING, Some(key), Some(value)).is_ok()
+    Ok(unsafe { OwnedFd::from_raw_fd(Errno::result(ret)? as RawFd) })
 }
 
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;

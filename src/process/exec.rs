@@ -117,8 +117,6 @@ fn enter_container(cfg: &ExecConfig, ch: Channel, born_in_cgroup: bool) -> ! {
     if let Err(e) = super::fork_into_pid_namespace(&ch, |pid| Message::ExecPid { pid }) {
         fail(&ch, e);
     }
-    // The fork did not inherit the setting; berth is this process's parent too (CLONE_PARENT).
-    super::die_with_runtime(&ch);
     let program = match setup(cfg, in_userns) {
         Ok(p) => p,
         Err(e) => fail(&ch, e),

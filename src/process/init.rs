@@ -255,10 +255,7 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
         return Ok(());
     }
     unshare(CloneFlags::CLONE_NEWPID).ctx("unshare", "pid namespace")?;
-    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })?;
-    // The fork did not inherit the setting (and becoming the joined namespace's root cleared it).
-    super::die_with_runtime(ch);
-    Ok(())
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
 }
 
 /// The init has its root, cwd and mounts from the container now: only from here on may the
@@ -266,10 +263,7 @@ fn create_namespaces_inside(plan: &Plan, ch: &Channel) -> Result<()> {
 fn fork_into_joined_pid_namespace(namespace: File, ch: &Channel) -> Result<()> {
     setns(namespace.as_fd(), CloneFlags::CLONE_NEWPID).ctx("join namespace", "pid")?;
     drop(namespace);
-    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })?;
-    // The fork did not inherit the setting; berth is this process's parent too (CLONE_PARENT).
-    super::die_with_runtime(ch);
-    Ok(())
+    super::fork_into_pid_namespace(ch, |pid| Message::InitPid { pid })
 }
 
 /// Become the user namespace's root so the rest of setup runs with its full capabilities.

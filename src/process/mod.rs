@@ -46,7 +46,8 @@ pub fn fork_into_cgroup(flags: nix::sched::CloneFlags, cgroups: &[crate::cgroups
 /// children, and makes this process's parent its parent (CLONE_PARENT), so the runtime can
 /// wait for it. Here (the intermediate) the new pid goes to the runtime as `report(pid)` and
 /// the intermediate exits; the child is held on a pipe until that report is sent, so the
-/// runtime hears of it before anything the child says. Returns only in the child.
+/// runtime hears of it before anything the child says. Returns only in the child, which dies
+/// with berth (die_with_runtime) as the process it was forked from did.
 pub fn fork_into_pid_namespace(ch: &sync::Channel, report: impl Fn(i32) -> sync::Message) -> crate::Result<()> {
     use crate::error::SysContext;
     let (hold_r, hold_w) = nix::unistd::pipe().ctx("pipe", "handover to the container's pid namespace")?;
@@ -62,6 +63,8 @@ pub fn fork_into_pid_namespace(ch: &sync::Channel, report: impl Fn(i32) -> sync:
         None => {
             drop(hold_w);
             let _ = nix::unistd::read(&hold_r, &mut [0u8; 1]);
+            // The fork did not inherit PR_SET_PDEATHSIG; berth is its parent too (CLONE_PARENT).
+            die_with_runtime(ch);
             Ok(())
         }
     }

@@ -5,7 +5,7 @@ mod cgroupfs;
 mod devices;
 mod mount_ops;
 mod mounts;
-pub(crate) mod options;
+mod options;
 pub mod overlay;
 pub mod path;
 mod pivot;
@@ -26,7 +26,7 @@ use crate::error::{Error, Result, SysContext};
 /// asks), so nothing mounted from here on reaches the host. Separate from `prepare` so the
 /// init does it while the parent is still making the overlay.
 pub fn isolate(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let mut propagation = root_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))?;
+    let mut propagation = root_propagation(wanted_propagation(spec))?;
     // Nothing can be bound from under an unbindable mount (the rootfs onto itself, the masks,
     // bind sources): unbindable is given to the container's / only after pivot_root (enter).
     // Shared must be set now, while the mounts are still the host's peers.
@@ -139,11 +139,16 @@ pub fn finish_root(spec: &Spec) -> Result<()> {
         .ctx("open", "/")?;
         mount_ops::remount_bind(&slash, MsFlags::MS_RDONLY, "/")?;
     }
-    if spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
-        let flags = root_propagation(spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()))?;
+    if let Some(wanted) = wanted_propagation(spec) {
+        let flags = root_propagation(Some(wanted))?;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).ctx("set propagation of", "/")?;
     }
     Ok(())
+}
+
+/// linux.rootfsPropagation, if the config sets it.
+fn wanted_propagation(spec: &Spec) -> Option<&str> {
+    spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref())
 }
 
 /// The propagation `/` gets (linux.rootfsPropagation, rslave when the config says nothing):
