@@ -65,7 +65,7 @@ fn parse(mountinfo: &str, membership: &str, subsystems: &str) -> Vec<Hierarchy> 
     found
 }
 
-fn own_cgroup(membership: &str, unified: bool, controllers: &[String]) -> Option<String> {
+pub(super) fn own_cgroup(membership: &str, unified: bool, controllers: &[String]) -> Option<String> {
     membership.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (id, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);

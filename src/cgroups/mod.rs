@@ -110,8 +110,8 @@ pub fn enable_controllers(dirs: &[CgroupDir], systemd: bool) {
 
 /// This process's cgroup2 directory (from /proc/self/cgroup).
 pub fn own_unified_dir() -> Option<PathBuf> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let membership = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = hierarchy::own_cgroup(&membership, true, &[])?;
     Some(Path::new("/sys/fs/cgroup").join(rel.trim().trim_start_matches('/')))
 }
 

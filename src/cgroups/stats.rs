@@ -139,6 +139,12 @@ fn cpu(dirs: &[CgroupDir]) -> Option<Value> {
     }))
 }
 
+/// What the container's memory cgroup uses now (memory.current, v1's memory.usage_in_bytes).
+pub fn memory_usage(dirs: &[CgroupDir]) -> Option<u64> {
+    let (d, v2) = dir_for(dirs, "memory", "memory.current")?;
+    num(d, if v2 { "memory.current" } else { "memory.usage_in_bytes" })
+}
+
 fn memory(dirs: &[CgroupDir]) -> Option<Value> {
     let (d, v2) = dir_for(dirs, "memory", "memory.current")?;
     // runc's MemoryData: limit and failcnt always, usage and max when not zero.

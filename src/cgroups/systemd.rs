@@ -35,6 +35,13 @@ pub struct Unit {
     pub cgroup: PathBuf,
 }
 
+impl Unit {
+    /// A scope holds processes (berth, then the init); a slice holds only cgroups.
+    pub fn is_scope(&self) -> bool {
+        self.name.ends_with(".scope")
+    }
+}
+
 /// Reads `linux.cgroupsPath` as the systemd driver does.
 pub fn unit_for(cgroups_path: Option<&str>, id: &str) -> Result<Unit> {
     let wanted = cgroups_path.unwrap_or("");
@@ -180,7 +187,7 @@ pub fn start(unit: &Unit, pid: u32, resources: Option<&LinuxResources>) -> Resul
         props.push(Value::prop("Slice", Value::str(&unit.slice)));
     }
     // A slice unit holds no processes of its own: the init is born into it by the cgroupfs code.
-    if unit.name.ends_with(".scope") {
+    if unit.is_scope() {
         props.push(Value::prop("PIDs", Value::Array("u".into(), vec![Value::U32(pid)])));
     }
     if let Some(r) = resources {
@@ -235,9 +242,13 @@ const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 /// host a StopUnit that crossed systemd's own stop of a scope got no answer for over 30 s, so
 /// each call gets a few seconds, and a call without an answer is followed by asking the
 /// unit's state again on a new connection, until the deadline.
-/// `cgroup`: the unit's directory; once systemd has removed it the unit has stopped, and a
-/// systemd that does not answer in time is then not an error.
+/// `cgroup`: the unit's directory; an empty one is first given systemd's own stop a moment
+/// (wait_released), and once systemd has removed it the unit has stopped, and a systemd that
+/// does not answer in time is then not an error.
 pub fn stop(unit: &str, cgroup: Option<&Path>) -> Result<()> {
+    if let Some(dir) = cgroup {
+        wait_released(dir, Duration::from_secs(2));
+    }
     let deadline = Instant::now() + JOB_TIMEOUT;
     let what = format!("stop {unit}");
     let per_call = || (Instant::now() + Duration::from_secs(5)).min(deadline);
@@ -296,7 +307,7 @@ pub fn stop(unit: &str, cgroup: Option<&Path>) -> Result<()> {
 
 /// Waits (bounded) until systemd has removed the cgroup of a scope whose processes are gone:
 /// systemd stops such a scope on its own, and then nothing is left to ask it for.
-pub fn wait_released(cgroup: &Path, timeout: Duration) {
+fn wait_released(cgroup: &Path, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let empty = || std::fs::read_to_string(cgroup.join("cgroup.procs")).map_or(true, |s| s.trim().is_empty());
     while cgroup.exists() && empty() && Instant::now() < deadline {

@@ -13,6 +13,12 @@ use crate::error::{Error, Result};
 /// Makes `controller` usable in the container's directory: it must be offered at the mount's
 /// root, and every level between the root and the container enables it for its children.
 pub fn enable(dir: &CgroupDir, controller: &str) -> Result<bool> {
+    // The directory's own cgroup.controllers lists what every level above already enables
+    // for it (enable_all has usually done it at create): one read instead of the walk.
+    let here = read_file(&dir.path, "cgroup.controllers").unwrap_or_default();
+    if here.split_whitespace().any(|c| c == controller) {
+        return Ok(true);
+    }
     let offered = read_file(&dir.mountpoint, "cgroup.controllers").unwrap_or_default();
     if !offered.split_whitespace().any(|c| c == controller) {
         return Ok(false);

@@ -111,9 +111,6 @@ pub fn create(root: &Path, id: &str, opts: &CreateOptions) -> Result<Created> {
             leave_scope(&mut made);
             if let Some(scope) = &made.scope {
                 let dir = made.cgroups.first().map(|d| d.path.as_path());
-                if let Some(dir) = dir {
-                    cgroups::systemd::wait_released(dir, std::time::Duration::from_secs(2));
-                }
                 if let Err(c) = cgroups::systemd::stop(&scope.unit, dir) {
                     crate::logging::warn(&format!("cleanup after failed create: {c}"));
                 }
@@ -209,9 +206,8 @@ fn start_unit(
     made: &mut Made,
 ) -> Result<()> {
     let home = cgroups::own_unified_dir();
-    let scope = unit.name.ends_with(".scope");
     cgroups::systemd::start(unit, std::process::id(), resources)?;
-    made.scope = Some(Scope { unit: unit.name.clone(), home, inside: scope });
+    made.scope = Some(Scope { unit: unit.name.clone(), home, inside: unit.is_scope() });
     crate::logging::debug(&format!("systemd unit {} started", unit.name));
     Ok(())
 }

@@ -226,9 +226,6 @@ fn destroy(c: &Container) -> Result<()> {
     match &c.state.systemd_unit {
         Some(unit) => {
             let dir = c.state.cgroups.first().map(|d| d.path.as_path());
-            if let Some(dir) = dir {
-                cgroups::systemd::wait_released(dir, Duration::from_secs(2));
-            }
             cgroups::systemd::stop(unit, dir)
         }
         None => Ok(()),

@@ -33,7 +33,7 @@ pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<()> {
 fn check_before_update(dirs: &[cgroups::CgroupDir], r: &LinuxResources) -> Result<()> {
     let Some(m) = r.memory().as_ref() else { return Ok(()) };
     let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) else { return Ok(()) };
-    let usage = stats::stats(dirs)["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
+    let usage = stats::memory_usage(dirs).unwrap_or(0);
     if limit >= 0 && (limit as u64) < usage {
         return Err(Error::MemoryBelowUsage { limit, usage });
     }
